@@ -1,0 +1,12 @@
+"""univlm: a unified remote-sensing vision-language model.
+
+Importing this package registers the univlm configuration, model and processor with
+transformers' ``Auto*`` factories, so ``AutoModelForImageTextToText.from_pretrained`` works on a
+univlm checkpoint without ``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from univlm import models as _models  # noqa: E402,F401  (registers the Auto* classes)

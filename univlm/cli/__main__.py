@@ -1,0 +1,3 @@
+from univlm.cli import main
+
+raise SystemExit(main())
