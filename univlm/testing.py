@@ -44,18 +44,32 @@ def _corpus() -> list[str]:
     return lines * 3
 
 
-def build_tiny_qwen2_tokenizer(save_dir: str | os.PathLike | None = None, vocab_size: int = 600):
+def build_tiny_qwen2_tokenizer(
+    save_dir: str | os.PathLike | None = None,
+    vocab_size: int = 600,
+    extra_corpus: list[str] | None = None,
+):
     """Train a tiny Qwen2-style byte-level BPE tokenizer in-process.
 
     Args:
         save_dir: When given, the tokenizer is saved there with ``save_pretrained``.
         vocab_size: Size of the BPE vocabulary before the three Qwen2 special tokens.
+        extra_corpus: More training text, e.g. a dataset's answers, for a vocabulary that fits it.
 
     Returns:
         A ``transformers.Qwen2Tokenizer`` with ``<|endoftext|>`` as pad token, ``<|im_end|>`` as eos
         and Qwen2's chat template, laid out like Qwen2's (specials after the BPE vocabulary).
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import Qwen2Tokenizer
 
     tok = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
@@ -73,7 +87,7 @@ def build_tiny_qwen2_tokenizer(save_dir: str | os.PathLike | None = None, vocab_
         special_tokens=[],
         show_progress=False,
     )
-    tok.train_from_iterator(_corpus(), trainer=trainer)
+    tok.train_from_iterator(_corpus() + list(extra_corpus or []), trainer=trainer)
     # Qwen2 order: <|endoftext|>, <|im_start|>, <|im_end|> right after the BPE vocabulary.
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN2_SPECIAL_TOKENS])
     tokenizer = Qwen2Tokenizer(
