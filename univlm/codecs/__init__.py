@@ -1,0 +1,61 @@
+"""Text codecs: boxes as ``[x1, y1, x2, y2]`` (0..100) and masks as Text4Seg R-RLE in ``<seg>`` blocks."""
+
+from __future__ import annotations
+
+from univlm.codecs.boxes import (
+    BoxParseResult,
+    ParsedBox,
+    denormalize_box,
+    format_box,
+    format_boxes,
+    format_geochat_box,
+    normalize_box,
+    parse_boxes,
+)
+from univlm.codecs.masks import (
+    BACKGROUND,
+    DEFAULT_GRID,
+    MAX_GRID,
+    DecodedMask,
+    MaskDecodeError,
+    NoMaskFound,
+    Repair,
+    coco_rle_to_mask,
+    decode_mask,
+    decode_masks,
+    downsample_mask,
+    encode_grid,
+    encode_mask,
+    mask_to_coco_rle,
+    nearest_indices,
+    pil_nearest_indices,
+    upsample_grid,
+)
+
+__all__ = [
+    "BACKGROUND",
+    "DEFAULT_GRID",
+    "MAX_GRID",
+    "BoxParseResult",
+    "DecodedMask",
+    "MaskDecodeError",
+    "NoMaskFound",
+    "ParsedBox",
+    "Repair",
+    "coco_rle_to_mask",
+    "decode_mask",
+    "decode_masks",
+    "denormalize_box",
+    "downsample_mask",
+    "encode_grid",
+    "encode_mask",
+    "format_box",
+    "format_boxes",
+    "format_geochat_box",
+    "mask_to_coco_rle",
+    "nearest_indices",
+    "normalize_box",
+    "parse_boxes",
+    "pil_nearest_indices",
+    "upsample_grid",
+]

@@ -1,0 +1,1 @@
+"""One module per public dataset; each defines ``CONVERTER`` and is registered automatically."""

@@ -1,0 +1,35 @@
+"""AID (Aerial Image Dataset): 30 scene classes, 10,000 images of 600 x 600 px (Google Earth).
+
+Link: https://captain-whu.github.io/AID/
+Citation: Xia et al., "AID: A benchmark data set for performance evaluation of aerial scene
+classification", IEEE TGRS 55(7), 2017.
+"""
+
+from data_converters.families.classification import folder_per_class, folder_to_label
+
+FOLDERS = (
+    "Airport", "BareLand", "BaseballField", "Beach", "Bridge", "Center", "Church", "Commercial",
+    "DenseResidential", "Desert", "Farmland", "Forest", "Industrial", "Meadow", "MediumResidential",
+    "Mountain", "Park", "Parking", "Playground", "Pond", "Port", "RailwayStation", "Resort", "River",
+    "School", "SparseResidential", "Square", "Stadium", "StorageTanks", "Viaduct",
+)  # fmt: skip
+CLASSES = tuple((f, folder_to_label(f)) for f in FOLDERS)
+
+CONVERTER = folder_per_class(
+    name="aid",
+    title="AID",
+    url="https://captain-whu.github.io/AID/",
+    citation=(
+        "@article{xia2017aid, title={AID: A benchmark data set for performance evaluation of aerial scene "
+        "classification}, author={Xia, Gui-Song and Hu, Jingwen and Hu, Fan and Shi, Baoguang and Bai, "
+        "Xiang and Zhong, Yanfei and Zhang, Liangpei and Lu, Xiaoqiang}, journal={IEEE TGRS}, volume={55}, "
+        "number={7}, pages={3965--3981}, year={2017}}"
+    ),
+    root=".",
+    classes=CLASSES,
+    layout="""\
+<src>/            (the extracted AID/ folder)
+  Airport/airport_1.jpg ... airport_360.jpg   (600x600 RGB JPEG)
+  BareLand/ ... Viaduct/                      (30 class folders)
+""",
+)

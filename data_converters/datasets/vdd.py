@@ -1,0 +1,47 @@
+"""VDD (Varied Drone Dataset): 400 drone images of 4000 x 3000 px, 7 classes, varied scenes and angles.
+
+Link: https://github.com/RussRobin/VDD (data: huggingface.co/datasets/RussRobin/VDD)
+Citation: Cai, Jin, Hou, Guo, Wu and Yang, "VDD: Varied Drone Dataset for Semantic Segmentation",
+Journal of Visual Communication and Image Representation, 2025 (arXiv:2305.13608).
+
+``{train,val,test}/src/*.JPG`` with ``{split}/gt/*.png`` (index PNG: 0 other, 1 wall, 2 road,
+3 vegetation, 4 vehicle, 5 roof, 6 water). "Other" becomes ``"others"``. Images are cut into
+1024 x 1024 crops (last row/column aligned to the border).
+"""
+
+from collections.abc import Iterator
+
+from data_converters.base import ConvertContext, Skip
+from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
+
+CLASSES = ("wall", "road", "vegetation", "vehicle", "roof", "water")
+FORMAT = LabelFormat.index(CLASSES, {0: None, **{i + 1: c for i, c in enumerate(CLASSES)}})
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
+    base = ctx.src / ctx.split
+    yield from paired_items(base / "src", base / "gt", lambda p: f"{p.stem}.png", IMAGE_SUFFIXES)
+
+
+CONVERTER = semantic_segmentation(
+    name="vdd",
+    title="VDD: Varied Drone Dataset",
+    url="https://github.com/RussRobin/VDD",
+    citation=(
+        "@article{cai2025vdd, title={VDD: Varied Drone Dataset for Semantic Segmentation}, author={Cai, Wenxiao "
+        "and Jin, Ke and Hou, Jinyan and Guo, Cong and Wu, Letian and Yang, Wankou}, journal={Journal of Visual "
+        "Communication and Image Representation}, year={2025}}"
+    ),
+    layout="""\
+<src>/            (the VDD/ folder)
+  train/src/DJI_0001.JPG ...   train/gt/DJI_0001.png ...   (index PNG 0..6)
+  val/src/ ... val/gt/ ...     test/src/ ... test/gt/ ...
+""",
+    splits=("train", "val", "test"),
+    required=lambda split: (f"{split}/src/", f"{split}/gt/"),
+    fmt=FORMAT,
+    items=items,
+    crop=1024,
+    notes="1024x1024 crops, last crop aligned to the border; class 0 'other' -> others.",
+)

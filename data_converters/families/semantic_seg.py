@@ -1,0 +1,407 @@
+"""Semantic segmentation from label images: index PNGs and colour-coded RGB (palette) masks.
+
+Covers LoveDA, ISPRS Potsdam / Vaihingen, UAVid, OpenEarthMap, LandCover.ai, UDD5, VDD and COCO-Stuff.
+Per-dataset modules list the items (image, label) of a split; this module decodes the labels, cuts
+large tiles into square crops and builds the records.
+
+Design choices:
+- Label images are decoded to a class-index array where 0 is ``"others"`` (unlabelled, no-data,
+  ignore values such as 255, and the datasets' own catch-all "other"/"background" classes) and
+  ``k >= 1`` names ``classes[k - 1]``. Index labels go through a 256-entry lookup table; 3-channel
+  index labels (LandCover.ai tiles written by OpenCV) use their first channel. Palette labels map each
+  RGB colour; colours outside the palette (e.g. the black boundary of ISPRS ``noBoundary`` labels)
+  become ``"others"``.
+- Records per image (or crop), both ``[SEG]``:
+  * one **per class** visible on the 24 x 24 grid: RSUniVLM's prompt ``[SEG] Can you segment the
+    {class} in this image?`` (train picks one of the four variants from a seeded RNG, val/test use the
+    canonical first one), a binary answer with labels ``["others", class]`` and ``targets.mask_rle``
+    (COCO RLE of the full-resolution class mask);
+  * when two or more classes are visible, one **all-classes** record: ``[SEG] Please segment the a,
+    the b and the c in this image.`` whose answer names every visible class, with ``targets.mask`` =
+    the label-index PNG written under the derived folder and ``targets.labels = ["others", *classes]``
+    (with a single class it would repeat the per-class record).
+  Classes that vanish at 24 x 24 are not prompted (the model could not answer them); a crop with no
+  visible class is skipped and counted as ``no class visible at 24x24``.
+- Large tiles are cut into ``crop`` x ``crop`` squares with stride ``stride`` (default: ``crop``,
+  no overlap); the last row/column is shifted to end at the border (as mmsegmentation's ISPRS
+  converters do) so no pixel is lost and no crop is padded. Images no larger than ``crop`` are used
+  as they are, in place. Crops are written as PNG under ``<derived>/images/<split>/``.
+- Reading is defensive: a missing or unreadable image or label, or a label whose size differs from
+  its image, is skipped with a reason; nothing is silently dropped.
+
+Helpers shared with the change and referring families: :func:`load_rgb`, :func:`load_label`,
+:func:`save_index_png`, :func:`grid_classes`, :func:`tile_windows`.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from data_converters.base import ConvertContext, Converter, Record, Skip, make_record, slug
+from univlm.codecs.masks import downsample_mask, encode_mask, mask_to_coco_rle
+from univlm.data.templates import multi_seg_prompt, seg_prompt
+
+GRID = 24
+BACKGROUND = "others"
+
+
+@dataclass(frozen=True)
+class SegItem:
+    """One labelled image of a split.
+
+    Attributes:
+        key: Unique, id-safe key within the split (goes into record ids and derived file names).
+        image: The image file.
+        label: The label file.
+    """
+
+    key: str
+    image: Path
+    label: Path
+
+
+class LabelFormat:
+    """How a dataset's label images encode classes; :meth:`decode` gives the class-index array.
+
+    Build with :meth:`index` or :meth:`palette`.
+    """
+
+    def __init__(self, classes: Sequence[str], lut: np.ndarray | None, colours: dict[int, int] | None):
+        self.classes = tuple(classes)
+        self._lut = lut
+        self._colours = colours
+        bad = [c for c in self.classes if c == BACKGROUND]
+        if bad:
+            raise ValueError(
+                f"class name {BACKGROUND!r} is reserved for label index 0; map that value to None"
+            )
+
+    @classmethod
+    def index(cls, classes: Sequence[str], values: Mapping[int, str | None]) -> LabelFormat:
+        """Index labels: pixel value ``v`` means ``values[v]`` (None or absent -> ``"others"``).
+
+        Raises:
+            ValueError: If a value is outside 0..255 or names an unknown class.
+        """
+        lut = np.zeros(256, dtype=np.uint8)
+        for value, name in values.items():
+            if not 0 <= value <= 255:
+                raise ValueError(f"label value {value} outside 0..255")
+            lut[value] = _class_index(classes, name)
+        return cls(classes, lut, None)
+
+    @classmethod
+    def palette(
+        cls, classes: Sequence[str], colours: Mapping[tuple[int, int, int], str | None]
+    ) -> LabelFormat:
+        """Colour-coded RGB labels: ``colours[(r, g, b)]`` names the class (None -> ``"others"``)."""
+        table = {(r << 16) | (g << 8) | b: _class_index(classes, name) for (r, g, b), name in colours.items()}
+        return cls(classes, None, table)
+
+    @property
+    def is_palette(self) -> bool:
+        """True for colour-coded RGB labels."""
+        return self._colours is not None
+
+    @property
+    def labels(self) -> list[str]:
+        """``["others", *classes]``: label ``k`` of the decoded array."""
+        return [BACKGROUND, *self.classes]
+
+    def decode(self, array: np.ndarray) -> np.ndarray:
+        """Class-index array ``(H, W)`` uint8 of a label image array ``(H, W)`` or ``(H, W, C)``.
+
+        Raises:
+            ValueError: When a palette label is not RGB.
+        """
+        if self._lut is not None:
+            if array.ndim == 3:
+                array = array[..., 0]  # OpenCV-written index masks repeat the value in all channels
+            return self._lut[array.astype(np.int64).clip(0, 255)]
+        if array.ndim != 3 or array.shape[2] < 3:
+            raise ValueError(f"expected an RGB colour-coded label, got an array of shape {array.shape}")
+        rgb = array[..., :3].astype(np.int64)
+        packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
+        out = np.zeros(packed.shape, dtype=np.uint8)
+        for colour, k in self._colours.items():
+            if k:
+                out[packed == colour] = k
+        return out
+
+
+def _class_index(classes: Sequence[str], name: str | None) -> int:
+    if name is None:
+        return 0
+    try:
+        return list(classes).index(name) + 1
+    except ValueError:
+        raise ValueError(f"label maps to unknown class {name!r}; classes are {list(classes)}") from None
+
+
+# ------------------------------------------------------------------------------------- file helpers
+
+
+def open_array(path: Path, mode: str | None, what: str) -> np.ndarray | Skip:
+    """Pixels of an image file, converted to ``mode`` when given, or ``Skip("missing/corrupt {what}")``."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        return Skip(f"missing {what}", str(path))
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if mode is not None and im.mode != mode:
+                im = im.convert(mode)
+            # Without a mode a paletted ("P") label yields its class indices: the palette is for display.
+            return np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        return Skip(f"corrupt {what}", str(path), str(err))
+
+
+def load_rgb(path: Path) -> np.ndarray | Skip:
+    """An image file as an ``(H, W, 3)`` uint8 array, or ``Skip("missing/corrupt image")``."""
+    return open_array(path, "RGB", "image")
+
+
+def load_label(path: Path, fmt: LabelFormat) -> np.ndarray | Skip:
+    """A label file decoded with ``fmt`` to an ``(H, W)`` class-index array, or a :class:`Skip`."""
+    raw = open_array(path, None, "label")
+    if isinstance(raw, Skip):
+        return raw
+    if fmt.is_palette and raw.ndim == 2:
+        return Skip(
+            "label is not RGB", str(path), f"expected a colour-coded RGB label, got shape {raw.shape}"
+        )
+    return fmt.decode(raw)
+
+
+def save_index_png(ctx: ConvertContext, relpath: str, index: np.ndarray) -> str:
+    """Write a class-index array as an 8-bit PNG (mode ``L``) under the derived folder, atomically.
+
+    Returns:
+        The path relative to ``images_root``, as records store it.
+    """
+    from PIL import Image
+
+    return ctx.save_derived(relpath, Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8), mode="L"))
+
+
+def grid_classes(index: np.ndarray, grid: int = GRID) -> list[int]:
+    """Non-zero class indices visible on the ``grid`` x ``grid`` downsampled mask, ascending."""
+    return [int(v) for v in np.unique(downsample_mask(index, grid)) if v != 0]
+
+
+def tile_windows(
+    width: int, height: int, crop: int | None, stride: int | None = None
+) -> list[tuple[int, int, int, int]]:
+    """Crop windows ``(x, y, w, h)`` covering an image, row-major.
+
+    Args:
+        width: Image width.
+        height: Image height.
+        crop: Square crop side; None (or an image no larger than it) gives the whole image.
+        stride: Step between crops; ``crop`` when None. The last window on each axis is shifted to
+            end at the border; an axis shorter than ``crop`` keeps its full length.
+
+    Returns:
+        The windows.
+    """
+    if crop is None or (width <= crop and height <= crop):
+        return [(0, 0, width, height)]
+    step = stride or crop
+
+    def starts(length: int) -> list[int]:
+        if length <= crop:
+            return [0]
+        out = list(range(0, length - crop + 1, step))
+        if out[-1] != length - crop:
+            out.append(length - crop)
+        return out
+
+    return [(x, y, min(crop, width), min(crop, height)) for y in starts(height) for x in starts(width)]
+
+
+def record_rng(rid: str) -> random.Random:
+    """A deterministic per-record RNG (prompt variants stay stable across runs and machines)."""
+    return random.Random(zlib.crc32(rid.encode("utf-8")))
+
+
+# ------------------------------------------------------------------------------------------ records
+
+
+def semantic_records(
+    *,
+    name: str,
+    ctx: ConvertContext,
+    key: str,
+    image_rel: str,
+    index: np.ndarray,
+    fmt: LabelFormat,
+) -> Iterator[Record | Skip]:
+    """The per-class and all-classes ``[SEG]`` records of one image (or crop).
+
+    Args:
+        name: Dataset name (id prefix and source).
+        ctx: Conversion context.
+        key: Unique key of the image/crop within the split.
+        image_rel: Image path relative to ``images_root``.
+        index: ``(H, W)`` class-index array (0 = others).
+        fmt: The dataset's label format (class names).
+    """
+    present = grid_classes(index)
+    if not present:
+        yield Skip("no class visible at 24x24", f"{name}/{ctx.split}/{key}")
+        return
+    height, width = index.shape
+    size = [int(width), int(height)]
+    source = f"{name}/{ctx.split}"
+    labels = fmt.labels
+    if len(present) > 1:
+        # With one visible class this record would repeat the per-class one word for word.
+        mask_rel = save_index_png(ctx, f"masks/{ctx.split}/{key}.png", index)
+        yield make_record(
+            rid=f"{name}-{ctx.split}-{key}-seg-all",
+            images=[image_rel],
+            task="SEG",
+            prompt=multi_seg_prompt([labels[k] for k in present]),
+            answer=encode_mask(index, labels, grid=GRID),
+            source=source,
+            targets={"mask": mask_rel, "labels": labels, "image_size": size},
+        )
+    for k in present:
+        cls = labels[k]
+        rid = f"{name}-{ctx.split}-{key}-seg-{slug(cls.replace(' ', '_'))}"
+        binary = index == k
+        yield make_record(
+            rid=rid,
+            images=[image_rel],
+            task="SEG",
+            prompt=seg_prompt(cls, record_rng(rid) if ctx.split == "train" else None),
+            answer=encode_mask(binary, [BACKGROUND, cls], grid=GRID),
+            source=source,
+            targets={"mask_rle": mask_to_coco_rle(binary), "labels": [BACKGROUND, cls], "image_size": size},
+        )
+
+
+def convert_item(
+    *, name: str, ctx: ConvertContext, item: SegItem, fmt: LabelFormat, crop: int | None, stride: int | None
+) -> Iterator[Record | Skip]:
+    """Records of one (image, label) pair, cut into crops when it is larger than ``crop``."""
+    from PIL import Image
+
+    image = load_rgb(item.image)
+    if isinstance(image, Skip):
+        yield image
+        return
+    index = load_label(item.label, fmt)
+    if isinstance(index, Skip):
+        yield index
+        return
+    if index.shape != image.shape[:2]:
+        yield Skip(
+            "label size differs from image",
+            str(item.label),
+            f"label {index.shape[1]}x{index.shape[0]}, image {image.shape[1]}x{image.shape[0]}",
+        )
+        return
+    height, width = index.shape
+    windows = tile_windows(width, height, crop, stride)
+    for x, y, w, h in windows:
+        if len(windows) == 1 and (w, h) == (width, height):
+            key, rel = item.key, ctx.rel(item.image)
+        else:
+            key = f"{item.key}_{x}_{y}"
+            tile = np.ascontiguousarray(image[y : y + h, x : x + w])  # (h, w, 3)
+            rel = ctx.save_derived(f"images/{ctx.split}/{key}.png", Image.fromarray(tile, mode="RGB"))
+        yield from semantic_records(
+            name=name, ctx=ctx, key=key, image_rel=rel, index=index[y : y + h, x : x + w], fmt=fmt
+        )
+
+
+def semantic_segmentation(
+    *,
+    name: str,
+    title: str,
+    url: str,
+    citation: str,
+    layout: str,
+    splits: tuple[str, ...],
+    required: tuple[str, ...] | Callable[[str], tuple[str, ...]],
+    fmt: LabelFormat,
+    items: Callable[[ConvertContext], Iterable[SegItem | Skip]],
+    crop: int | None = None,
+    stride: int | None = None,
+    notes: str = "",
+) -> Converter:
+    """Build the converter of a semantic-segmentation dataset.
+
+    Args:
+        name: Registry name.
+        title: Dataset title.
+        url: Download page.
+        citation: BibTeX.
+        layout: Native layout tree.
+        splits: Splits with labels (unlabelled test splits are left out).
+        required: Paths under ``--src`` that must exist (see :class:`~data_converters.base.Converter`).
+        fmt: How the label images encode classes.
+        items: ``items(ctx)`` yields the split's :class:`SegItem` (or :class:`Skip` for an item whose
+            label is missing).
+        crop: Square crop side for large images; None keeps images whole.
+        stride: Crop stride; ``crop`` when None.
+        notes: Conventions for the docs.
+    """
+
+    def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
+        for item in items(ctx):
+            if isinstance(item, Skip):
+                yield item
+                continue
+            yield from convert_item(name=name, ctx=ctx, item=item, fmt=fmt, crop=crop, stride=stride)
+
+    return Converter(
+        name=name,
+        title=title,
+        tasks=("SEG",),
+        splits=splits,
+        url=url,
+        citation=citation,
+        layout=layout,
+        required=required,
+        parse=parse,
+        notes=notes,
+    )
+
+
+def paired_items(
+    image_dir: Path,
+    label_dir: Path,
+    label_name: Callable[[Path], str],
+    image_suffixes: Sequence[str],
+    prefix: str = "",
+) -> Iterator[SegItem | Skip]:
+    """Items of an ``images/`` + ``labels/`` folder pair, matched by ``label_name(image_path)``.
+
+    Args:
+        image_dir: Folder of images.
+        label_dir: Folder of labels.
+        label_name: Label file name of an image path.
+        image_suffixes: Image extensions to take (lower case, with the dot).
+        prefix: Prepended to each key (e.g. ``"urban_"``) to keep keys unique across folders.
+
+    Yields:
+        A :class:`SegItem` per image, or ``Skip("missing label")``.
+    """
+    for path in sorted(image_dir.iterdir()):
+        if path.suffix.lower() not in image_suffixes:
+            continue
+        label = label_dir / label_name(path)
+        if not label.is_file():
+            yield Skip("missing label", str(label))
+            continue
+        yield SegItem(key=slug(prefix + path.stem), image=path, label=label)

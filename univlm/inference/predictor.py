@@ -1,0 +1,590 @@
+"""``Predictor``: images + prompt in, structured :class:`~univlm.inference.result.Result` out.
+
+Design choices and sources:
+- Routing happens here, per sample, from the CURRENT user turn's task tag (``[VG]`` -> region expert,
+  ...); a prompt without a tag goes to the router's default expert and the note is logged (the CLI
+  prints it). The processor's own routing reads the whole rendered conversation, which in a chat
+  would keep the first turn's tag forever, so its ``expert_ids`` are overridden.
+- Single answers are decoded by :func:`~univlm.inference.constrained.constrained_decode`, a small
+  greedy/sampling loop over the model's KV cache; ``[SEG]`` and ``[VG]`` answers are grammar
+  constrained by default (masks: exactly G x G cells with labels from the prompt plus ``others``;
+  boxes: ``[x1, y1, x2, y2]`` in 0..100), with jump-forward over forced tokens.
+- Batches (:meth:`Predictor.predict_batch`) go through ``model.generate`` with left padding and a
+  :class:`~univlm.inference.constrained.GrammarLogitsProcessor` (one grammar per row).
+- Prefix KV-cache reuse (:meth:`Predictor.predict_many`): the chat template puts the ``<image>``
+  placeholders first in the user turn, so every prompt about the same image(s) shares the tokens up
+  to and including the last image token. That prefix (vision tower + LLM) runs once per expert (the
+  expert FFN processes the image tokens too, so only prompts routed to the same expert can share it);
+  each prompt then continues from a ``copy.deepcopy`` of the cache with its own text suffix.
+- Device and dtype default to CUDA + bfloat16 when available, else CPU + float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
+from univlm.inference.constrained import BoxGrammar, Grammar, GrammarError, MaskGrammar, constrained_decode
+from univlm.inference.result import ClassMaskResult, Result, parse_answer
+from univlm.models.router import find_task_tag
+
+logger = logging.getLogger(__name__)
+
+IMAGE_TOKEN = "<image>"
+CONSTRAINED_TASKS = frozenset({"SEG", "VG"})
+_FORBIDDEN_LABEL_CHARS = "|*<>\n"
+
+
+def _template_regex(template: str, field_name: str) -> re.Pattern[str]:
+    pattern = re.escape(template).replace(re.escape("{" + field_name + "}"), f"(?P<{field_name}>.+?)")
+    return re.compile(pattern + r"\s*$", re.IGNORECASE)
+
+
+def _seg_patterns() -> tuple[list[re.Pattern[str]], re.Pattern[str]]:
+    from univlm.data.templates import CHANGE_SEG_TEMPLATE, MULTI_SEG_TEMPLATE, SEG_TEMPLATES
+
+    singles = [_template_regex(t, "cls") for t in (*SEG_TEMPLATES, CHANGE_SEG_TEMPLATE)]
+    return singles, _template_regex(MULTI_SEG_TEMPLATE, "targets")
+
+
+def labels_from_prompt(prompt: str) -> list[str]:
+    """The mask labels a ``[SEG]`` prompt asks for, ``others`` first.
+
+    Recognises univlm's segmentation templates (single class, change detection, multi-referring
+    ``Please segment the a, the b and the c in this image.``); any other prompt uses the text after
+    the tag, without trailing punctuation, as the one label.
+
+    Args:
+        prompt: The user prompt (placeholders and tag included or not).
+
+    Returns:
+        ``["others", label, ...]`` with characters the mask format reserves removed.
+    """
+    text = prompt.replace(IMAGE_TOKEN, "").strip()
+    singles, multi = _seg_patterns()
+    names: list[str] = []
+    match = multi.match(text)
+    if match:
+        # multi_seg_prompt writes "the a, the b and the c": split only where "the " follows, so a
+        # single phrase such as "bare land and water" stays whole.
+        parts = re.split(r"(?:,\s*|\s+and\s+)(?=the\s)", match.group("targets"), flags=re.IGNORECASE)
+        if len(parts) > 1:
+            names = [re.sub(r"^the\s+", "", p.strip(), flags=re.IGNORECASE) for p in parts]
+    for pattern in singles if not names else ():
+        match = pattern.match(text)
+        if match:
+            names = [match.group("cls")]
+            break
+    if not names:
+        tag = find_task_tag(text)
+        rest = text.split(tag, 1)[1] if tag else text
+        names = [rest.strip().rstrip("?.!")]
+    cleaned = []
+    for name in names:
+        name = " ".join("".join(c for c in name if c not in _FORBIDDEN_LABEL_CHARS).split())
+        if name and name != BACKGROUND and name not in cleaned:
+            cleaned.append(name)
+    return [BACKGROUND, *cleaned]
+
+
+def _as_image_list(images: Any) -> list[Any]:
+    if images is None:
+        return []
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    return [images]
+
+
+@dataclass
+class _Prepared:
+    """One sample ready for the model."""
+
+    prompt: str
+    chat: str
+    images: list[Any]
+    image_size: tuple[int, int] | None
+    task: str | None
+    expert_id: int
+    expert: str
+    labels: list[str] | None
+    grammar: Grammar | None
+
+
+class Predictor:
+    """Run a univlm model on images and prompts and parse its answers.
+
+    Args:
+        model: A ``UniVLMForConditionalGeneration`` (or any LLaVA-style model taking ``expert_ids``).
+        processor: The matching ``UniVLMProcessor``.
+        device: ``"cuda"``, ``"cpu"``, ... ; CUDA when available when None.
+        dtype: Model dtype; bfloat16 on CUDA and float32 on CPU when None.
+        constrained: Grammar-constrain ``[SEG]`` and ``[VG]`` answers by default.
+        grid: Mask grid side G the model was trained with.
+        max_new_tokens: Default budget for unconstrained answers (constrained answers default to
+            their grammar's worst case, so they always complete).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        device: str | None = None,
+        dtype: Any = None,
+        constrained: bool = True,
+        grid: int = DEFAULT_GRID,
+        max_new_tokens: int = 256,
+    ) -> None:
+        import torch
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        elif isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.constrained = constrained
+        self.grid = grid
+        self.max_new_tokens = max_new_tokens
+        self._grammars: dict[tuple, Grammar | None] = {}
+        eos = {self.tokenizer.eos_token_id}
+        configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
+        self.eos_token_ids = sorted(int(e) for e in eos if e is not None)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike, device: str | None = None, dtype: Any = None, **kwargs: Any
+    ) -> Predictor:
+        """Load model and processor from a saved univlm directory (no download, no remote code).
+
+        Args:
+            path: Directory written by ``save_pretrained`` (model and processor).
+            device: See :class:`Predictor`.
+            dtype: See :class:`Predictor`.
+            **kwargs: Further :class:`Predictor` arguments (``constrained``, ``grid``, ...).
+
+        Returns:
+            The predictor.
+
+        Raises:
+            FileNotFoundError: If ``path`` is not a directory.
+        """
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        import univlm  # noqa: F401  (registers the univlm Auto* classes)
+
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"model directory not found: {os.fspath(path)}")
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        elif isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        return cls(model, processor, device=device, dtype=dtype, **kwargs)
+
+    # ------------------------------------------------------------------ routing and grammars
+    def route(self, prompt: str) -> tuple[str | None, int, str]:
+        """Task, expert id and expert name for one user prompt.
+
+        A prompt without a known tag goes to the processor's default expert (logged).
+        """
+        table = self.processor.router_table
+        tag = find_task_tag(prompt, table)
+        if tag is None:
+            name = self.processor.default_expert
+            logger.info("prompt has no task tag; the router's default expert %r answers it", name)
+        else:
+            name = table[tag]
+        return (tag[1:-1] if tag else None), list(self.processor.expert_names).index(name), name
+
+    def grammar_for(self, task: str | None, labels: Sequence[str] | None) -> Grammar | None:
+        """The grammar constraining answers of ``task`` (None for unconstrained tasks).
+
+        A tokenizer that cannot express the grammar (see :class:`GrammarError`) yields None and a warning.
+        """
+        if task not in CONSTRAINED_TASKS:
+            return None
+        key = (task, tuple(labels or ()))
+        if key not in self._grammars:
+            try:
+                if task == "SEG":
+                    self._grammars[key] = MaskGrammar(self.tokenizer, labels or [BACKGROUND], grid=self.grid)
+                else:
+                    self._grammars[key] = BoxGrammar(self.tokenizer)
+            except (GrammarError, ValueError) as err:
+                logger.warning("cannot constrain %s answers (%s); decoding without a grammar", task, err)
+                self._grammars[key] = None
+        return self._grammars[key]
+
+    def _prepare(
+        self,
+        images: Any,
+        prompt: str,
+        history: Sequence[tuple[str, str]] | None,
+        labels: Sequence[str] | None,
+        constrained: bool | None,
+    ) -> _Prepared:
+        from univlm.models.processing_univlm import load_image
+
+        loaded = [load_image(im) for im in _as_image_list(images)]
+        task, expert_id, expert = self.route(prompt)
+        placeholders = "" if IMAGE_TOKEN in prompt else f"{IMAGE_TOKEN}\n" * len(loaded)
+        turns = list(history or [])
+        messages: list[dict[str, str]] = []
+        for i, (user, assistant) in enumerate(turns):
+            messages.append({"role": "user", "content": (placeholders if i == 0 else "") + user})
+            messages.append({"role": "assistant", "content": assistant})
+        messages.append({"role": "user", "content": ("" if turns else placeholders) + prompt})
+        chat = self.processor.build_prompt(messages, num_images=len(loaded))
+        if task == "SEG":
+            labels = [BACKGROUND, *[x for x in labels if x != BACKGROUND]] if labels else labels_from_prompt(prompt)
+        use_grammar = self.constrained if constrained is None else constrained
+        grammar = self.grammar_for(task, labels) if use_grammar else None
+        size = (loaded[0].width, loaded[0].height) if loaded else None
+        return _Prepared(prompt, chat, loaded, size, task, expert_id, expert, list(labels) if labels else None, grammar)
+
+    def _inputs(self, items: Sequence[_Prepared], padding_side: str = "left") -> dict[str, Any]:
+        import torch
+
+        groups = [it.images for it in items]
+        batch = self.processor(
+            text=[it.chat for it in items],
+            images=groups if any(groups) else None,
+            padding_side=padding_side,
+        )
+        inputs = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        inputs["expert_ids"] = torch.tensor([it.expert_id for it in items], device=self.device)  # (B,)
+        return inputs
+
+    def _budget(self, item: _Prepared, max_new_tokens: int | None) -> int:
+        if max_new_tokens is not None:
+            return max_new_tokens
+        return item.grammar.max_tokens if item.grammar is not None else self.max_new_tokens
+
+    def _result(self, item: _Prepared, token_ids: Sequence[int], stats: dict[str, Any]) -> Result:
+        text = self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+        parsed = parse_answer(
+            text, task=item.task, image_size=item.image_size, labels=item.labels, grid=self.grid
+        )
+        if item.grammar is not None and not stats.get("complete", True):
+            parsed["problems"].append("the token budget ran out before the constrained answer was complete")
+        return Result(
+            text=text,
+            prompt=item.prompt,
+            task=item.task,
+            expert=item.expert,
+            expert_id=item.expert_id,
+            image_size=item.image_size,
+            labels=item.labels,
+            constrained=item.grammar is not None,
+            stats=stats,
+            **parsed,
+        )
+
+    @staticmethod
+    def _generator(seed: int | None):
+        import torch
+
+        return torch.Generator().manual_seed(seed) if seed is not None else None
+
+    # ------------------------------------------------------------------ public API
+    def predict(
+        self,
+        images: Any,
+        prompt: str,
+        *,
+        history: Sequence[tuple[str, str]] | None = None,
+        labels: Sequence[str] | None = None,
+        constrained: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> Result:
+        """Answer one prompt about one or two images.
+
+        Args:
+            images: An image (PIL, path or uint8 array), a list of 1-2 images, or None.
+            prompt: The user prompt, normally starting with a task tag (``"[VG] the largest building"``).
+            history: Earlier ``(user, assistant)`` turns of a chat about the same images.
+            labels: Mask labels for ``[SEG]`` (``others`` is added); read from the prompt when None.
+            constrained: Override the predictor's default for grammar-constrained ``[SEG]``/``[VG]``.
+            max_new_tokens: Token budget; None uses the grammar's worst case or the predictor's default.
+            temperature: 0 decodes greedily; > 0 samples.
+            top_k: With sampling, keep the k most likely tokens (0 = all).
+            seed: Seed for sampling.
+
+        Returns:
+            The parsed :class:`Result`.
+
+        Raises:
+            FileNotFoundError: If an image path does not exist.
+            ValueError: If images and placeholders disagree.
+        """
+        item = self._prepare(images, prompt, history, labels, constrained)
+        inputs = self._inputs([item])
+        input_ids = inputs.pop("input_ids")
+        expert_ids = inputs.pop("expert_ids")
+        inputs.pop("attention_mask", None)  # one unpadded sequence: the causal mask is all there is
+        start = time.perf_counter()
+        out = constrained_decode(
+            self.model,
+            input_ids,
+            grammar=item.grammar,
+            max_new_tokens=self._budget(item, max_new_tokens),
+            eos_token_id=self.eos_token_ids,
+            first_kwargs=inputs,
+            step_kwargs={"expert_ids": expert_ids},
+            temperature=temperature,
+            top_k=top_k,
+            generator=self._generator(seed),
+        )
+        stats = {
+            "prompt_tokens": int(input_ids.shape[1]),
+            "new_tokens": len(out.token_ids),
+            "forward_passes": out.forward_passes,
+            "forced_tokens": out.forced,
+            "complete": out.complete if item.grammar is not None else out.stopped_by_eos,
+            "seconds": round(time.perf_counter() - start, 4),
+        }
+        return self._result(item, out.token_ids, stats)
+
+    def predict_batch(
+        self,
+        items: Iterable[tuple[Any, str]],
+        *,
+        batch_size: int = 8,
+        constrained: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> list[Result]:
+        """Answer a batch of ``(images, prompt)`` pairs with ``model.generate`` (left padding).
+
+        Constrained rows use :class:`~univlm.inference.constrained.GrammarLogitsProcessor`; rows may
+        mix tasks, experts and image counts.
+
+        Args:
+            items: ``(images, prompt)`` pairs; ``images`` as in :meth:`predict`.
+            batch_size: Samples per ``generate`` call.
+            constrained, max_new_tokens, temperature, top_k, seed: As in :meth:`predict`.
+
+        Returns:
+            One :class:`Result` per item, in order.
+        """
+        import torch
+        from transformers import LogitsProcessorList
+
+        from univlm.inference.constrained import GrammarLogitsProcessor
+
+        prepared = [self._prepare(images, prompt, None, None, constrained) for images, prompt in items]
+        results: list[Result] = []
+        for lo in range(0, len(prepared), batch_size):
+            chunk = prepared[lo : lo + batch_size]
+            inputs = self._inputs(chunk, padding_side="left")
+            budgets = [self._budget(it, max_new_tokens) for it in chunk]
+            grammars = [it.grammar for it in chunk]
+            gen: dict[str, Any] = {"do_sample": temperature > 0}
+            if temperature > 0:
+                gen.update(temperature=temperature, top_k=top_k or None)
+                if seed is not None:
+                    torch.manual_seed(seed)
+            processors = LogitsProcessorList()
+            if any(g is not None for g in grammars):
+                processors.append(GrammarLogitsProcessor(grammars, self.eos_token_ids[0]))
+            start = time.perf_counter()
+            with torch.no_grad():
+                output = self.model.generate(
+                    **inputs,
+                    max_new_tokens=max(budgets),
+                    logits_processor=processors,
+                    eos_token_id=self.eos_token_ids,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    **gen,
+                )
+            seconds = time.perf_counter() - start
+            prompt_len = inputs["input_ids"].shape[1]
+            for row, (item, budget) in enumerate(zip(chunk, budgets, strict=True)):
+                new = output[row, prompt_len:].tolist()[:budget]
+                ended = next((i for i, t in enumerate(new) if t in self.eos_token_ids), None)
+                tokens = new if ended is None else new[:ended]
+                stats = {
+                    "prompt_tokens": int(inputs["attention_mask"][row].sum()),
+                    "new_tokens": len(tokens),
+                    "complete": ended is not None,
+                    "batch_seconds": round(seconds, 4),
+                }
+                results.append(self._result(item, tokens, stats))
+        return results
+
+    def predict_many(
+        self,
+        images: Any,
+        prompts: Sequence[str],
+        *,
+        labels: Sequence[Sequence[str] | None] | None = None,
+        constrained: bool | None = None,
+        max_new_tokens: int | None = None,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> list[Result]:
+        """Answer several prompts about the SAME image(s), encoding the image prefix once per expert.
+
+        Prompts routed to the same expert share the KV cache of everything up to and including the
+        image tokens; each continues from its own copy. Outputs equal separate :meth:`predict` calls.
+
+        Args:
+            images: The image(s) every prompt is about.
+            prompts: User prompts.
+            labels: Optional per-prompt mask labels (see :meth:`predict`).
+            constrained, max_new_tokens, temperature, top_k, seed: As in :meth:`predict` (the seed
+                of prompt k is ``seed + k``).
+
+        Returns:
+            One :class:`Result` per prompt, in order.
+        """
+        import torch
+
+        per_labels = list(labels) if labels is not None else [None] * len(prompts)
+        if len(per_labels) != len(prompts):
+            raise ValueError(f"got {len(per_labels)} label lists for {len(prompts)} prompts")
+        prepared = [self._prepare(images, p, None, lab, constrained) for p, lab in zip(prompts, per_labels)]
+        encoded = [self._inputs([it]) for it in prepared]
+        image_id = self.processor.image_token_id
+        groups: dict[tuple, list[int]] = {}
+        for k, inputs in enumerate(encoded):
+            ids = inputs["input_ids"][0].tolist()
+            last = max((i for i, t in enumerate(ids) if t == image_id), default=-1)
+            groups.setdefault((tuple(ids[: last + 1]), prepared[k].expert_id), []).append(k)
+        results: list[Result | None] = [None] * len(prompts)
+        for (prefix, _expert), members in groups.items():
+            first = encoded[members[0]]
+            expert_ids = first["expert_ids"]
+            cache = None
+            prefix_seconds = 0.0
+            if prefix:
+                start = time.perf_counter()
+                image_kwargs = {k: v for k, v in first.items() if k in ("pixel_values", "image_sizes", "batch_num_images")}
+                with torch.no_grad():
+                    cache = self.model(
+                        input_ids=first["input_ids"][:, : len(prefix)],
+                        past_key_values=None,
+                        use_cache=True,
+                        expert_ids=expert_ids,
+                        **image_kwargs,
+                    ).past_key_values
+                prefix_seconds = time.perf_counter() - start
+            for k in members:
+                item = prepared[k]
+                suffix = encoded[k]["input_ids"][:, len(prefix) :]
+                start = time.perf_counter()
+                out = constrained_decode(
+                    self.model,
+                    suffix,
+                    grammar=item.grammar,
+                    max_new_tokens=self._budget(item, max_new_tokens),
+                    eos_token_id=self.eos_token_ids,
+                    past_key_values=copy.deepcopy(cache) if cache is not None else None,
+                    step_kwargs={"expert_ids": expert_ids},
+                    temperature=temperature,
+                    top_k=top_k,
+                    generator=self._generator(None if seed is None else seed + k),
+                )
+                stats = {
+                    "prompt_tokens": int(encoded[k]["input_ids"].shape[1]),
+                    "prefix_tokens": len(prefix),
+                    "shared_prefix_with": len(members),
+                    "prefix_seconds": round(prefix_seconds, 4),
+                    "new_tokens": len(out.token_ids),
+                    "forward_passes": out.forward_passes,
+                    "forced_tokens": out.forced,
+                    "complete": out.complete if item.grammar is not None else out.stopped_by_eos,
+                    "seconds": round(time.perf_counter() - start, 4),
+                }
+                results[k] = self._result(item, out.token_ids, stats)
+        return [r for r in results if r is not None]
+
+    def segment_classes(
+        self,
+        images: Any,
+        classes: Sequence[str],
+        *,
+        template: str | None = None,
+        **gen: Any,
+    ) -> ClassMaskResult:
+        """Semantic segmentation by one ``[SEG]`` prompt per class, merged into one label map.
+
+        The prompts share the image prefix (:meth:`predict_many`). Where several classes claim a cell,
+        the first class in ``classes`` keeps it; the number of such cells is reported.
+
+        Args:
+            images: The image(s).
+            classes: Class names (without ``others``).
+            template: Prompt with ``{cls}``; univlm's first ``[SEG]`` template when None.
+            **gen: Generation options of :meth:`predict_many`.
+
+        Returns:
+            A :class:`ClassMaskResult` whose value k + 1 is ``classes[k]`` and 0 is ``others``.
+
+        Raises:
+            ValueError: If ``classes`` is empty or holds ``others``.
+        """
+        from univlm.codecs.masks import upsample_grid
+        from univlm.data.templates import SEG_TEMPLATES
+
+        names = list(classes)
+        if not names or BACKGROUND in names:
+            raise ValueError(f"classes must be non-empty and must not contain {BACKGROUND!r}, got {names}")
+        template = template or SEG_TEMPLATES[0]
+        prompts = [template.format(cls=c) for c in names]
+        results = self.predict_many(images, prompts, labels=[[BACKGROUND, c] for c in names], **gen)
+        grid = np.zeros((self.grid, self.grid), dtype=np.int64)  # (G, G)
+        claimed = np.zeros((self.grid, self.grid), dtype=np.int64)  # (G, G) claims per cell
+        for k, result in enumerate(results):
+            if not result.masks or result.masks[0].grid_size != self.grid:
+                result.problems.append(f"no {self.grid}x{self.grid} mask for class {names[k]!r}; it claims no cell")
+                continue
+            cells = result.masks[0].binary()  # (G, G) bool
+            grid[(grid == 0) & cells] = k + 1
+            claimed += cells
+        size = results[0].image_size if results else None
+        label_map = upsample_grid(grid, size[1], size[0]) if size else grid.copy()
+        return ClassMaskResult(
+            labels=[BACKGROUND, *names],
+            grid=grid,
+            label_map=label_map,
+            results=results,
+            overlaps=int((claimed > 1).sum()),
+        )
+
+    def info(self) -> Mapping[str, Any]:
+        """Device, dtype, defaults and expert names, for logs and ``--json`` output."""
+        return {
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "constrained": self.constrained,
+            "grid": self.grid,
+            "experts": list(self.processor.expert_names),
+        }

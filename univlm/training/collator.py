@@ -1,0 +1,220 @@
+"""Batch collators for univlm training: padding-free (flattened) and padded.
+
+Design choices and their sources:
+
+- TRL's ``SFTTrainer`` refuses ``padding_free``/``packing`` for image datasets, so the flattening is done
+  here, following transformers' ``DataCollatorWithFlattening``: the examples of a batch are concatenated
+  into one ``(1, N)`` row, ``position_ids`` restart at 0 for every example, and the first label of each
+  example is ``-100`` so no example is trained to predict the next example's first token.
+- No ``attention_mask`` is returned in flattened mode. transformers' ``masking_utils`` then detects the
+  packed layout from the position-id restarts (``find_packed_sequence_indices``) and builds a
+  block-diagonal causal mask for sdpa/eager; flash-attention reads the ``cu_seq_lens_*``/``max_length_*``
+  kwargs instead (returned when ``return_flash_attn_kwargs`` is set). That detection is skipped when a
+  KV cache exists, so the trainer always forwards with ``use_cache=False``.
+- Expert ids are per token in flattened mode (the G-MoE routes whole samples, and a flattened row holds
+  several samples); per sample ``(B,)`` in padded mode.
+- Images are concatenated in example order, which is the order of the ``<image>`` placeholders in the
+  flattened row, so features still replace placeholders 1:1.
+- ``task_index`` (per token, index into :data:`univlm.models.router.TASKS`, -1 when unknown) is metadata
+  for per-task loss logging; the trainer removes it before the forward.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from univlm.models.router import TASKS
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEYS = ("task_index",)
+IGNORE_INDEX = -100
+
+
+def _as_long(values: Any) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.reshape(-1).to(torch.long)
+    return torch.as_tensor(values, dtype=torch.long).reshape(-1)
+
+
+def _task_index(feature: Mapping[str, Any]) -> int:
+    task = feature.get("task")
+    if task is None and feature.get("task_tag"):
+        task = str(feature["task_tag"]).strip("[]")
+    return TASKS.index(task) if task in TASKS else -1
+
+
+class _BaseCollator:
+    """Shared encoding step: raw records are encoded by ``encode_fn``, encoded ones pass through."""
+
+    def __init__(self, encode_fn: Callable[[Mapping[str, Any]], dict] | None = None):
+        self.encode_fn = encode_fn
+
+    def _encode(self, features: Sequence[Mapping[str, Any]]) -> list[dict]:
+        encoded = []
+        for feature in features:
+            if "input_ids" in feature:
+                encoded.append(dict(feature))
+                continue
+            if self.encode_fn is None:
+                raise ValueError(
+                    f"collator got a raw record (keys {sorted(feature)}) but has no encode_fn; expected "
+                    "features with 'input_ids' and 'labels'"
+                )
+            out = dict(self.encode_fn(feature))
+            out.setdefault("task", feature.get("task"))
+            encoded.append(out)
+        return encoded
+
+    @staticmethod
+    def _images(encoded: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        pixel_values = [f["pixel_values"] for f in encoded if f.get("pixel_values") is not None]
+        if not pixel_values:
+            return {}
+        image_sizes = [
+            torch.as_tensor(f["image_sizes"]) for f in encoded if f.get("pixel_values") is not None
+        ]
+        return {
+            "pixel_values": torch.cat([torch.as_tensor(p) for p in pixel_values], dim=0),  # (num_images, ...)
+            "image_sizes": torch.cat([s.reshape(-1, 2) for s in image_sizes], dim=0).to(
+                torch.long
+            ),  # (num_images, 2)
+        }
+
+    @staticmethod
+    def _expert_id(feature: Mapping[str, Any]) -> int:
+        value = feature.get("expert_id", feature.get("expert_ids", 0))
+        if isinstance(value, torch.Tensor):
+            value = value.reshape(-1)[0].item()
+        elif isinstance(value, (list, tuple)):
+            value = value[0]
+        return int(value)
+
+
+class PaddingFreeCollator(_BaseCollator):
+    """Flatten a batch of encoded conversations into one ``(1, N)`` row without padding.
+
+    Args:
+        encode_fn: Turns a raw record (``messages``, ``images``, ...) into ``input_ids``/``labels``/
+            ``pixel_values``/``image_sizes``/``expert_id``; None when features are already encoded.
+        return_flash_attn_kwargs: Also return ``cu_seq_lens_q/k`` (int32) and ``max_length_q/k`` for
+            flash-attention's varlen kernels.
+        return_seq_idx: Also return ``seq_idx`` (int32, the example index of every token).
+
+    Returns (from ``__call__``):
+        A dict with ``input_ids``, ``labels``, ``position_ids``, ``expert_ids`` (all ``(1, N)`` int64),
+        ``pixel_values``/``image_sizes`` when the batch has images, ``task_index`` metadata, and the
+        optional flash-attention kwargs / ``seq_idx``.
+    """
+
+    def __init__(
+        self,
+        encode_fn: Callable[[Mapping[str, Any]], dict] | None = None,
+        return_flash_attn_kwargs: bool = False,
+        return_seq_idx: bool = False,
+    ):
+        super().__init__(encode_fn)
+        self.return_flash_attn_kwargs = return_flash_attn_kwargs
+        self.return_seq_idx = return_seq_idx
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        encoded = self._encode(features)
+        input_ids, labels, position_ids, expert_ids, task_index, seq_idx = [], [], [], [], [], []
+        lengths = []
+        for i, feature in enumerate(encoded):
+            ids = _as_long(feature["input_ids"])
+            lab = _as_long(feature["labels"]).clone()
+            if ids.shape != lab.shape:
+                raise ValueError(
+                    f"example {i}: input_ids has {ids.numel()} tokens but labels has {lab.numel()}"
+                )
+            if ids.numel() == 0:
+                raise ValueError(f"example {i} has no tokens")
+            lab[0] = IGNORE_INDEX  # never predict this example's first token from the previous example
+            n = ids.numel()
+            lengths.append(n)
+            input_ids.append(ids)
+            labels.append(lab)
+            position_ids.append(torch.arange(n, dtype=torch.long))
+            expert_ids.append(torch.full((n,), self._expert_id(feature), dtype=torch.long))
+            task_index.append(torch.full((n,), _task_index(feature), dtype=torch.long))
+            seq_idx.append(torch.full((n,), i, dtype=torch.int32))
+        batch: dict[str, Any] = {
+            "input_ids": torch.cat(input_ids)[None],  # (1, N)
+            "labels": torch.cat(labels)[None],  # (1, N)
+            "position_ids": torch.cat(position_ids)[None],  # (1, N)
+            "expert_ids": torch.cat(expert_ids)[None],  # (1, N)
+            "task_index": torch.cat(task_index)[None],  # (1, N)
+        }
+        batch.update(self._images(encoded))
+        if self.return_seq_idx:
+            batch["seq_idx"] = torch.cat(seq_idx)[None]  # (1, N)
+        if self.return_flash_attn_kwargs:
+            cu = torch.zeros(len(lengths) + 1, dtype=torch.int32)
+            cu[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int32), 0)
+            batch["cu_seq_lens_q"] = batch["cu_seq_lens_k"] = cu
+            batch["max_length_q"] = batch["max_length_k"] = max(lengths)
+        return batch
+
+
+class PaddedCollator(_BaseCollator):
+    """Right-pad a batch of encoded conversations to its longest example.
+
+    Args:
+        pad_token_id: Token id written into padding positions (masked out by ``attention_mask``).
+        encode_fn: As for :class:`PaddingFreeCollator`.
+        pad_to_multiple_of: Round the padded length up to a multiple of this.
+
+    Returns (from ``__call__``):
+        ``input_ids``, ``attention_mask``, ``labels`` (``(B, T)``, -100 on padding), ``expert_ids`` ``(B,)``,
+        ``pixel_values``/``image_sizes`` when present and ``task_index`` metadata ``(B, T)``.
+    """
+
+    def __init__(
+        self,
+        pad_token_id: int,
+        encode_fn: Callable[[Mapping[str, Any]], dict] | None = None,
+        pad_to_multiple_of: int | None = None,
+    ):
+        super().__init__(encode_fn)
+        self.pad_token_id = int(pad_token_id)
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        encoded = self._encode(features)
+        ids = [_as_long(f["input_ids"]) for f in encoded]
+        length = max(x.numel() for x in ids)
+        if self.pad_to_multiple_of:
+            length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        n = len(encoded)
+        input_ids = torch.full((n, length), self.pad_token_id, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((n, length), dtype=torch.long)  # (B, T)
+        labels = torch.full((n, length), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+        task_index = torch.full((n, length), -1, dtype=torch.long)  # (B, T)
+        for i, (feature, x) in enumerate(zip(encoded, ids)):
+            lab = _as_long(feature["labels"])
+            if lab.shape != x.shape:
+                raise ValueError(
+                    f"example {i}: input_ids has {x.numel()} tokens but labels has {lab.numel()}"
+                )
+            input_ids[i, : x.numel()] = x
+            attention_mask[i, : x.numel()] = 1
+            labels[i, : x.numel()] = lab
+            task_index[i, : x.numel()] = _task_index(feature)
+        batch: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": labels,
+            "expert_ids": torch.tensor([self._expert_id(f) for f in encoded], dtype=torch.long),  # (B,)
+            "task_index": task_index,
+        }
+        batch.update(self._images(encoded))
+        return batch
