@@ -33,7 +33,10 @@ from univlm.codecs.masks import encode_mask  # noqa: E402
 from univlm.inference.constrained import MaskGrammar, constrained_decode  # noqa: E402
 
 LABELS = ["others", "building", "road", "bare land"]
-PROMPT = "<|im_start|>user\n[SEG] Please segment the building, the road and the bare land.<|im_end|>\n<|im_start|>assistant\n"
+PROMPT = (
+    "<|im_start|>user\n[SEG] Please segment the building, the road and the bare land.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
 
 
 def blob_masks(count: int, grid: int, seed: int) -> list[np.ndarray]:
@@ -77,7 +80,9 @@ def run(model, tokenizer, grammar, prompt_ids, text: str, repeats: int) -> dict[
     """Decode ``text`` three ways; return tokens, passes and best-of-``repeats`` seconds per way."""
     target = tokenizer(text, add_special_tokens=False)["input_ids"]
     if not grammar.accepts(target):
-        raise SystemExit(f"the grammar rejects the encoded mask {text[:60]!r}...; tokenizer and codec disagree")
+        raise SystemExit(
+            f"the grammar rejects the encoded mask {text[:60]!r}...; tokenizer and codec disagree"
+        )
     eos = tokenizer.eos_token_id
     steered = Steered(model, prompt_ids.shape[1], target + [eos])
     row: dict[str, float] = {"tokens": len(target)}
@@ -103,13 +108,16 @@ def run(model, tokenizer, grammar, prompt_ids, text: str, repeats: int) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokenizer", help="tokenizer directory (default: univlm's tiny in-process tokenizer)")
+    parser.add_argument(
+        "--tokenizer", help="tokenizer directory (default: univlm's tiny in-process tokenizer)"
+    )
     parser.add_argument("--grid", type=int, default=24)
     parser.add_argument("--masks", type=int, default=6, help="masks per set")
     parser.add_argument("--hidden", type=int, default=128, help="LM hidden size (Qwen2-0.5B: 896)")
     parser.add_argument("--layers", type=int, default=4, help="LM layers (Qwen2-0.5B: 24)")
     parser.add_argument("--repeats", type=int, default=2, help="timing repeats (best is kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--sets", default="blobs,noisy", help="mask sets to run: blobs, noisy or both")
     args = parser.parse_args()
 
     import torch
@@ -118,7 +126,9 @@ def main() -> None:
     from univlm.testing import build_tiny_qwen2_tokenizer
 
     torch.set_num_threads(args.threads)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else build_tiny_qwen2_tokenizer()
+    tokenizer = (
+        AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else build_tiny_qwen2_tokenizer()
+    )
     torch.manual_seed(0)
     heads = max(2, args.hidden // 64)
     config = Qwen2Config(
@@ -134,7 +144,8 @@ def main() -> None:
     grammar = MaskGrammar(tokenizer, LABELS[1:], grid=args.grid)
     prompt_ids = torch.tensor([tokenizer(PROMPT)["input_ids"]])
     print(
-        f"tokenizer: {args.tokenizer or 'tiny in-process'} ({len(tokenizer)} tokens); LM: {args.layers} layers x "
+        f"tokenizer: {args.tokenizer or 'tiny in-process'} ({len(tokenizer)} tokens); "
+        f"LM: {args.layers} layers x "
         f"{args.hidden} hidden, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params; "
         f"G = {args.grid}; {args.threads} thread(s); best of {args.repeats}"
     )
@@ -143,8 +154,13 @@ def main() -> None:
         f"{'tokens/pass':>11} {'ms: free':>9} {'grammar':>8} {'jump-fwd':>8} {'speed-up':>8}"
     )
     print(header)
-    for name, masks in (("blobs", blob_masks(args.masks, args.grid, 1)), ("noisy", noisy_masks(args.masks, args.grid, 2))):
-        rows = [run(model, tokenizer, grammar, prompt_ids, encode_mask(m, LABELS, grid=args.grid), args.repeats) for m in masks]
+    makers = {"blobs": blob_masks, "noisy": noisy_masks}
+    for name in args.sets.split(","):
+        masks = makers[name](args.masks, args.grid, 1)
+        rows = [
+            run(model, tokenizer, grammar, prompt_ids, encode_mask(m, LABELS, grid=args.grid), args.repeats)
+            for m in masks
+        ]
 
         def mean(key: str, rows=rows) -> float:
             return statistics.mean(r[key] for r in rows)

@@ -41,8 +41,12 @@ def test_chat_stops_at_eof_and_keeps_history(model_dir, image_path):
     predictor = Predictor.from_pretrained(model_dir, grid=8)
     written, notes = [], []
     history = run_chat(
-        predictor, [image_path], ["[VG] a road", "/reset", "[SEG] building", "[CAP] Describe this image."],
-        write=written.append, note=notes.append, max_new_tokens=None,
+        predictor,
+        [image_path],
+        ["[VG] a road", "/reset", "[SEG] building", "[CAP] Describe this image."],
+        write=written.append,
+        note=notes.append,
+        max_new_tokens=None,
     )
     assert [user for user, _ in history] == ["[SEG] building", "[CAP] Describe this image."]
     assert len(written) == 3 and "history cleared" in notes

@@ -26,12 +26,26 @@ def image_path(tmp_path_factory):
 
 
 def test_json_output_schema_for_vg(model_dir, image_path, capsys):
-    code = main(["--model", model_dir, image_path, "--prompt", "[VG] the largest building", "--json", "--grid", "8"])
+    code = main(
+        ["--model", model_dir, image_path, "--prompt", "[VG] the largest building", "--json", "--grid", "8"]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) >= {
-        "text", "prompt", "task", "expert", "expert_id", "image_size", "answer",
-        "boxes", "boxes_px", "masks", "problems", "labels", "constrained", "stats",
+        "text",
+        "prompt",
+        "task",
+        "expert",
+        "expert_id",
+        "image_size",
+        "answer",
+        "boxes",
+        "boxes_px",
+        "masks",
+        "problems",
+        "labels",
+        "constrained",
+        "stats",
     }
     assert data["task"] == "VG" and data["expert"] == "region" and data["constrained"] is True
     assert data["image_size"] == [80, 50] and len(data["boxes"]) == 1 and len(data["boxes_px"]) == 1
@@ -41,10 +55,20 @@ def test_json_output_schema_for_vg(model_dir, image_path, capsys):
 
 def test_seg_overlay_and_plain_output(model_dir, image_path, tmp_path, capsys):
     overlay = tmp_path / "out" / "overlay.png"
-    code = dispatch([
-        "predict", "--model", model_dir, image_path, "--grid", "8",
-        "--prompt", "[SEG] Can you segment the building in this image?", "--save-overlay", str(overlay),
-    ])
+    code = dispatch(
+        [
+            "predict",
+            "--model",
+            model_dir,
+            image_path,
+            "--grid",
+            "8",
+            "--prompt",
+            "[SEG] Can you segment the building in this image?",
+            "--save-overlay",
+            str(overlay),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr()
     assert out.out.startswith("<seg>") and "mask 0: 8x8 cells" in out.out
@@ -55,12 +79,26 @@ def test_seg_overlay_and_plain_output(model_dir, image_path, tmp_path, capsys):
 
 
 def test_no_tag_prints_router_note_and_no_constrain(model_dir, image_path, capsys):
-    code = main(["--model", model_dir, image_path, "--prompt", "what is this?", "--max-new-tokens", "4", "--json"])
+    code = main(
+        ["--model", model_dir, image_path, "--prompt", "what is this?", "--max-new-tokens", "4", "--json"]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "no task tag" in captured.err and "'image'" in captured.err
     assert json.loads(captured.out)["expert"] == "image"
-    main(["--model", model_dir, image_path, "--prompt", "[VG] x", "--no-constrain", "--max-new-tokens", "3", "--json"])
+    main(
+        [
+            "--model",
+            model_dir,
+            image_path,
+            "--prompt",
+            "[VG] x",
+            "--no-constrain",
+            "--max-new-tokens",
+            "3",
+            "--json",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["constrained"] is False and data["stats"]["new_tokens"] <= 3
 

@@ -45,7 +45,10 @@ def lm(tiny_tokenizer):
 
 @pytest.fixture(scope="module")
 def prompt_ids(tiny_tokenizer):
-    text = "<|im_start|>user\n[SEG] Can you segment the building in this image?<|im_end|>\n<|im_start|>assistant\n"
+    text = (
+        "<|im_start|>user\n[SEG] Can you segment the building in this image?<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
     return torch.tensor([tiny_tokenizer(text)["input_ids"]])
 
 
@@ -99,8 +102,13 @@ def test_random_model_masks_valid_only_with_constraint(tiny_tokenizer, lm, promp
     constrained, free = [], []
     for seed in range(20):
         out = constrained_decode(
-            lm, prompt_ids, grammar=grammar8, max_new_tokens=grammar8.max_tokens, eos_token_id=eos,
-            temperature=1.0, generator=torch.Generator().manual_seed(seed),
+            lm,
+            prompt_ids,
+            grammar=grammar8,
+            max_new_tokens=grammar8.max_tokens,
+            eos_token_id=eos,
+            temperature=1.0,
+            generator=torch.Generator().manual_seed(seed),
         )
         assert out.complete
         # Jump-forward: one forward pass per genuine choice, far fewer than tokens.
@@ -109,8 +117,12 @@ def test_random_model_masks_valid_only_with_constraint(tiny_tokenizer, lm, promp
     for seed in range(10):
         # 60 tokens would hold a valid 8x8 mask (about 40 tokens when every row is one run).
         out = constrained_decode(
-            lm, prompt_ids, max_new_tokens=60, eos_token_id=eos,
-            temperature=1.0, generator=torch.Generator().manual_seed(seed),
+            lm,
+            prompt_ids,
+            max_new_tokens=60,
+            eos_token_id=eos,
+            temperature=1.0,
+            generator=torch.Generator().manual_seed(seed),
         )
         free.append(tiny_tokenizer.decode(out.token_ids))
     assert all(_strictly_valid(t, LABELS, 8) for t in constrained)
@@ -123,8 +135,12 @@ def test_grid_24_mask_is_valid_greedy_and_sampled(tiny_tokenizer, lm, prompt_ids
     grammar = MaskGrammar(tiny_tokenizer, ["building"], grid=24)
     for temperature in (0.0, 1.0):
         out = constrained_decode(
-            lm, prompt_ids, grammar=grammar, max_new_tokens=grammar.max_tokens,
-            eos_token_id=tiny_tokenizer.eos_token_id, temperature=temperature,
+            lm,
+            prompt_ids,
+            grammar=grammar,
+            max_new_tokens=grammar.max_tokens,
+            eos_token_id=tiny_tokenizer.eos_token_id,
+            temperature=temperature,
             generator=torch.Generator().manual_seed(3),
         )
         text = tiny_tokenizer.decode(out.token_ids)
@@ -133,7 +149,9 @@ def test_grid_24_mask_is_valid_greedy_and_sampled(tiny_tokenizer, lm, prompt_ids
 
 
 def test_jump_forward_changes_passes_not_tokens(tiny_tokenizer, lm, prompt_ids, grammar8):
-    kwargs = dict(grammar=grammar8, max_new_tokens=grammar8.max_tokens, eos_token_id=tiny_tokenizer.eos_token_id)
+    kwargs = dict(
+        grammar=grammar8, max_new_tokens=grammar8.max_tokens, eos_token_id=tiny_tokenizer.eos_token_id
+    )
     fast = constrained_decode(lm, prompt_ids, **kwargs)
     slow = constrained_decode(lm, prompt_ids, jump_forward=False, **kwargs)
     assert fast.token_ids == slow.token_ids
@@ -142,8 +160,13 @@ def test_jump_forward_changes_passes_not_tokens(tiny_tokenizer, lm, prompt_ids, 
 
 def test_single_label_mask_fills_rows(tiny_tokenizer, lm, prompt_ids):
     grammar = MaskGrammar(tiny_tokenizer, [], grid=8)
-    out = constrained_decode(lm, prompt_ids, grammar=grammar, max_new_tokens=grammar.max_tokens,
-                             eos_token_id=tiny_tokenizer.eos_token_id)
+    out = constrained_decode(
+        lm,
+        prompt_ids,
+        grammar=grammar,
+        max_new_tokens=grammar.max_tokens,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+    )
     text = tiny_tokenizer.decode(out.token_ids)
     assert text == encode_grid([["others"] * 8 for _ in range(8)])
     assert out.sampled == 0 and out.forward_passes == 0  # the whole mask is forced: no model call at all
@@ -153,8 +176,13 @@ def test_box_constraint_gives_ordered_boxes(tiny_tokenizer, lm, prompt_ids):
     grammar = BoxGrammar(tiny_tokenizer)
     for seed in range(20):
         out = constrained_decode(
-            lm, prompt_ids, grammar=grammar, max_new_tokens=grammar.max_tokens,
-            eos_token_id=tiny_tokenizer.eos_token_id, temperature=1.5, generator=torch.Generator().manual_seed(seed),
+            lm,
+            prompt_ids,
+            grammar=grammar,
+            max_new_tokens=grammar.max_tokens,
+            eos_token_id=tiny_tokenizer.eos_token_id,
+            temperature=1.5,
+            generator=torch.Generator().manual_seed(seed),
         )
         text = tiny_tokenizer.decode(out.token_ids)
         parsed = parse_boxes(text)
@@ -190,12 +218,19 @@ def test_logits_processor_matches_custom_loop_in_batched_generate(tiny_tokenizer
     attention[0] = 1
     processor = GrammarLogitsProcessor([grammar8, box], tiny_tokenizer.eos_token_id)
     out = lm.generate(
-        input_ids=batch, attention_mask=attention, logits_processor=LogitsProcessorList([processor]),
-        max_new_tokens=grammar8.max_tokens, do_sample=False, eos_token_id=tiny_tokenizer.eos_token_id, pad_token_id=pad,
+        input_ids=batch,
+        attention_mask=attention,
+        logits_processor=LogitsProcessorList([processor]),
+        max_new_tokens=grammar8.max_tokens,
+        do_sample=False,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+        pad_token_id=pad,
     )
     texts = tiny_tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
     eos = tiny_tokenizer.eos_token_id
-    mask = constrained_decode(lm, prompt_ids, grammar=grammar8, max_new_tokens=grammar8.max_tokens, eos_token_id=eos)
+    mask = constrained_decode(
+        lm, prompt_ids, grammar=grammar8, max_new_tokens=grammar8.max_tokens, eos_token_id=eos
+    )
     assert texts[0] == tiny_tokenizer.decode(mask.token_ids)
     assert _strictly_valid(texts[0], LABELS, 8)
     assert len(parse_boxes(texts[1]).boxes) == 1 and not parse_boxes(texts[1]).problems
@@ -213,3 +248,33 @@ def test_validate_mask_text_reports_problems():
     assert validate_mask_text(good, [], 4) == []
     assert validate_mask_text(good.replace("others *4", "x *4", 1), ["y"], 4)
     assert validate_mask_text("no mask", None, 4) == ["answer is not wrapped in <seg>...</seg>"]
+
+
+def test_budget_cut_reports_incomplete(tiny_tokenizer, lm, prompt_ids, grammar8):
+    out = constrained_decode(
+        lm, prompt_ids, grammar=grammar8, max_new_tokens=10, eos_token_id=tiny_tokenizer.eos_token_id
+    )
+    assert len(out.token_ids) == 10 and not out.complete
+    none = constrained_decode(
+        lm, prompt_ids, grammar=grammar8, max_new_tokens=0, eos_token_id=tiny_tokenizer.eos_token_id
+    )
+    assert none.token_ids == [] and none.forward_passes == 0
+
+
+def test_logits_processor_enforces_per_row_budgets(tiny_tokenizer, lm, prompt_ids):
+    from transformers import LogitsProcessorList
+
+    eos = tiny_tokenizer.eos_token_id
+    batch = prompt_ids.repeat(2, 1)
+    processor = GrammarLogitsProcessor([None, None], eos, max_new_tokens=[3, 8])
+    out = lm.generate(
+        input_ids=batch,
+        attention_mask=torch.ones_like(batch),
+        logits_processor=LogitsProcessorList([processor]),
+        max_new_tokens=8,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+    )
+    new = out[:, batch.shape[1] :].tolist()
+    assert new[0][3] == eos and eos not in new[1][:3]

@@ -83,10 +83,12 @@ def test_routing_changes_the_answer(predictor, image):
 
 
 def test_predict_many_reuses_prefix_with_identical_outputs(predictor, image):
+    short = Predictor(
+        predictor.model, predictor.processor, grid=8, max_new_tokens=10
+    )  # free answers: 10 tokens
     prompts = [SEG, VG, "[SEG] Can you segment the road in this image?", "[CAP] Describe this image briefly."]
-    many = predictor.predict_many(image, prompts, max_new_tokens=None)
-    separate = [predictor.predict(image, p, max_new_tokens=None if "SEG" in p or "VG" in p else 10) for p in prompts]
-    many[3] = predictor.predict_many(image, prompts[3:], max_new_tokens=10)[0]
+    many = short.predict_many(image, prompts)
+    separate = [short.predict(image, p) for p in prompts]
     assert [r.text for r in many] == [r.text for r in separate]
     assert [r.expert for r in many] == ["pixel", "region", "pixel", "image"]
     assert many[0].stats["shared_prefix_with"] == 2 and many[1].stats["shared_prefix_with"] == 1
@@ -114,10 +116,14 @@ def test_segment_classes_merges_one_label_map(predictor, image):
 
 def test_predict_batch_matches_single_predictions(predictor, image):
     other = tiny_image(40, 60, seed=1)
+    short = Predictor(
+        predictor.model, predictor.processor, grid=8, max_new_tokens=10
+    )  # free answers: 10 tokens
     items = [(image, SEG), (other, VG), ([image, other], "[CCD] What changed?")]
-    batch = predictor.predict_batch(items, max_new_tokens=None)
-    single = [predictor.predict(im, p) for im, p in items[:2]]
-    assert [r.text for r in batch[:2]] == [r.text for r in single]
+    batch = short.predict_batch(items)
+    single = [short.predict(im, p) for im, p in items]
+    assert [r.text for r in batch] == [r.text for r in single]
+    assert batch[2].stats["new_tokens"] <= 10
     assert batch[1].image_size == (40, 60) and len(batch[1].boxes_px) == 1
     assert batch[2].expert == "image" and batch[2].task == "CCD"
 
@@ -141,8 +147,13 @@ def test_result_to_dict_is_json_and_overlay_draws(predictor, image):
 
 def test_labels_from_prompt_reads_templates():
     assert labels_from_prompt(SEG) == ["others", "building"]
-    assert labels_from_prompt("[SEG] Please segment the red car, the big house and the river in this image.") == [
-        "others", "red car", "big house", "river",
+    assert labels_from_prompt(
+        "[SEG] Please segment the red car, the big house and the river in this image."
+    ) == [
+        "others",
+        "red car",
+        "big house",
+        "river",
     ]
     assert labels_from_prompt("<image>\n[SEG] bare land?") == ["others", "bare land"]
     change = "[SEG] Please segment the building area in the images that have changed in the second image."

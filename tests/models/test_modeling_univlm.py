@@ -185,7 +185,7 @@ def test_gmoe_mlp_calls_every_expert_in_order():
 
 def test_generate_keeps_expert_ids_on_every_step(gmoe):
     batch = _batch((1, 1), ragged=False)  # no padding: generate and the plain forward see the same positions
-    steps = 4
+    steps = 3
     for expert_ids in (torch.tensor([1, 2]), torch.tensor([[1], [2]]).expand(2, batch["input_ids"].shape[1])):
         generated = gmoe.generate(
             **batch,
@@ -220,7 +220,8 @@ def test_generate_routing_matters(gmoe):
     assert not torch.allclose(a, b)
 
 
-def test_gradient_checkpointing_keeps_routing(gmoe):
+@pytest.mark.parametrize("reentrant", [False, True], ids=["non-reentrant", "reentrant"])
+def test_gradient_checkpointing_keeps_routing(gmoe, reentrant):
     batch = _batch((1, 1))
     routing = torch.tensor([1, 2])
 
@@ -239,7 +240,7 @@ def test_gradient_checkpointing_keeps_routing(gmoe):
     try:
         loss_plain, grads_plain = grads()
         seen.clear()
-        gmoe.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        gmoe.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": reentrant})
         layers = gmoe.model.language_model.layers
         assert all(layer.gradient_checkpointing for layer in layers)
         loss_ckpt, grads_ckpt = grads()
@@ -301,3 +302,26 @@ def test_save_load_round_trip(gmoe, tmp_path):
         expected = gmoe(**batch, expert_ids=torch.tensor([2, 1])).logits
         actual = loaded(**batch, expert_ids=torch.tensor([2, 1])).logits
     assert torch.equal(expected, actual)
+
+
+def test_anyres_mode_matches_transformers_llava_onevision():
+    from transformers import LlavaOnevisionForConditionalGeneration
+
+    pinpoints = [[64, 64], [64, 128], [128, 64], [128, 128]]
+    torch.manual_seed(2)
+    model = UniVLMForConditionalGeneration(
+        get_preset("tiny", image_mode="anyres_max_9", image_grid_pinpoints=pinpoints)
+    ).eval()
+    stock = LlavaOnevisionForConditionalGeneration(llava_onevision_config(model.config)).eval()
+    stock.load_state_dict(model.state_dict(), strict=True)
+    # One 100x60 (H, W) image: AnyRes picks the 128x64 grid -> base crop + 2 crops.
+    pixel_values = torch.randn(1, 3, 3, S, S, generator=torch.Generator().manual_seed(4))
+    image_sizes = torch.tensor([[100, 60]])
+    with torch.no_grad():
+        features = stock.model.get_image_features(pixel_values, image_sizes, return_dict=True).pooler_output
+        n_tokens = features[0].shape[0]
+        assert n_tokens > N_IMG  # more than one crop's worth
+        ids = torch.tensor([[5, 6] + [IMAGE] * n_tokens + [7, 8]])
+        ours = model(input_ids=ids, pixel_values=pixel_values, image_sizes=image_sizes).logits
+        theirs = stock(input_ids=ids, pixel_values=pixel_values, image_sizes=image_sizes).logits
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)

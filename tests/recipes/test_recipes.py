@@ -38,7 +38,7 @@ def _args(data_root, out, steps, *extra):
         "--data_root", str(data_root), "--output_dir", str(out), "--max_steps", str(steps),
         "--per_device_train_batch_size", "4", "--logging_steps", "1", "--save_steps", "100",
         "--learning_rate", "3e-3", "--disable_tqdm", "true", "--evaluate", "false", "--eval_baseline", "false",
-        "--synthesize", "false", *extra,
+        "--synthesize", "false", "--num_threads", "1", *extra,
     ]  # fmt: skip
 
 

@@ -82,7 +82,9 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None) -> int
     Returns:
         0 when the session ends, 1 when the model cannot be loaded, 2 on usage errors.
     """
-    parser = argparse.ArgumentParser(prog=PROG, description="Multi-turn chat about one image or an image pair.")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Multi-turn chat about one image or an image pair."
+    )
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     check_images(parser, args.images)

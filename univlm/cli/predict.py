@@ -19,16 +19,24 @@ PROG = "univlm predict"
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``predict`` and ``chat``: model, device and generation flags."""
-    parser.add_argument("--model", required=True, metavar="DIR", help="saved univlm model + processor directory")
+    parser.add_argument(
+        "--model", required=True, metavar="DIR", help="saved univlm model + processor directory"
+    )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="one image, or two for change tasks")
-    parser.add_argument("--max-new-tokens", type=int, help="token budget (default: enough for a full mask/box)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, help="token budget (default: 256; a full mask/box when constrained)"
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="0 decodes greedily (default)")
     parser.add_argument("--top-k", type=int, default=0, help="with sampling, keep the k most likely tokens")
     parser.add_argument("--seed", type=int, help="seed for sampling")
-    parser.add_argument("--no-constrain", action="store_true", help="do not grammar-constrain [SEG]/[VG] answers")
+    parser.add_argument(
+        "--no-constrain", action="store_true", help="do not grammar-constrain [SEG]/[VG] answers"
+    )
     parser.add_argument("--grid", type=int, default=24, help="mask grid side G the model was trained with")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU"
+    )
 
 
 def check_images(parser: argparse.ArgumentParser, images: Sequence[str]) -> None:
@@ -65,14 +73,19 @@ def routing_note(result: Any, default_expert: str) -> str | None:
     """The note printed when a prompt carried no task tag."""
     if result.task is not None:
         return None
-    return f"note: the prompt has no task tag ([VG], [SEG], [CAP], ...); the router's default expert {default_expert!r} answered"
+    return (
+        "note: the prompt has no task tag ([VG], [SEG], [CAP], ...); "
+        f"the router's default expert {default_expert!r} answered"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Answer one prompt about one or two images.")
     add_model_arguments(parser)
     parser.add_argument("--prompt", required=True, help='e.g. "[VG] the largest building"')
-    parser.add_argument("--labels", help="comma-separated mask labels for [SEG] (default: read from the prompt)")
+    parser.add_argument(
+        "--labels", help="comma-separated mask labels for [SEG] (default: read from the prompt)"
+    )
     parser.add_argument("--json", action="store_true", help="print the parsed result as JSON")
     parser.add_argument("--save-overlay", metavar="PATH", help="draw boxes and masks on the first image")
     return parser

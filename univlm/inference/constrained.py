@@ -32,8 +32,12 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from univlm.codecs.masks import ROW_SEP, RUN_SEP, SEG_CLOSE, SEG_OPEN
+
 logger = logging.getLogger(__name__)
 
+# What univlm.codecs.masks refuses in a label (separators and tag brackets).
+FORBIDDEN_LABEL_CHARS = "|*<>\n"
 DIGITS = "0123456789"
 _END = ("end",)  # trie key of the closing alternative; labels are str keys
 
@@ -233,7 +237,11 @@ class _IntThenTrie(GrammarState):
             return []
         if self._node is not None:
             return list(self._node.children)
-        allowed = [t for d, t in enumerate(self._digit_ids) if int_prefix_ok(self._digits + str(d), self._lo, self._hi)]
+        allowed = [
+            t
+            for d, t in enumerate(self._digit_ids)
+            if int_prefix_ok(self._digits + str(d), self._lo, self._hi)
+        ]
         if self._digits and self._lo <= int(self._digits) <= self._hi:
             allowed += list(self._follow_trie(int(self._digits)).children)
         return allowed
@@ -287,10 +295,10 @@ class MaskGrammar(Grammar):
         labels: Sequence[str],
         grid: int = 24,
         *,
-        open_tag: str = "<seg>",
-        close_tag: str = "</seg>",
-        run_sep: str = "| ",
-        row_sep: str = "\n ",
+        open_tag: str = SEG_OPEN,
+        close_tag: str = SEG_CLOSE,
+        run_sep: str = RUN_SEP,
+        row_sep: str = ROW_SEP,
         count_sep: str = " *",
         tail: str = "\n",
         context: str = "\n",
@@ -300,8 +308,10 @@ class MaskGrammar(Grammar):
         names = ["others"] + [str(x).strip() for x in labels if str(x).strip() != "others"]
         names = list(dict.fromkeys(names))
         for name in names:
-            if not name or any(s.strip() and s.strip() in name for s in (run_sep, count_sep)) or "\n" in name:
-                raise ValueError(f"label {name!r} is empty or contains a mask separator")
+            if not name or any(c in name for c in FORBIDDEN_LABEL_CHARS):
+                raise ValueError(
+                    f"label {name!r} is empty or contains a mask separator {FORBIDDEN_LABEL_CHARS!r}"
+                )
         self.labels = names
         self.grid = grid
         self.text = {"open": open_tag, "close": close_tag, "run": run_sep, "row": row_sep, "count": count_sep}
@@ -316,7 +326,9 @@ class MaskGrammar(Grammar):
         )
         # Canonical RLE never repeats the previous run's label, so each label has its own run trie.
         self.run_tries = {
-            prev: build_trie({n: ids for n, ids in run_alts.items() if n != prev}) if len(names) > 1 else _Node()
+            prev: build_trie({n: ids for n, ids in run_alts.items() if n != prev})
+            if len(names) > 1
+            else _Node()
             for prev in names
         }
         self.end_trie = build_trie({_END: piece_tokens(tokenizer, after_count, tail + close_tag, "")})
@@ -489,7 +501,7 @@ def constrained_decode(
     grammar forces after it) and yields the logits for the next choice.
 
     Args:
-        model: A causal LM (``model(input_ids=..., past_key_values=..., use_cache=True)``).
+        model: A causal LM (``model(input_ids=..., past_key_values=..., use_cache=True, logits_to_keep=1)``).
         input_ids: LongTensor (1, T) of tokens not yet in ``past_key_values``.
         grammar: Constrains the answer; None decodes freely.
         max_new_tokens: Budget of generated tokens (forced ones included).
@@ -520,11 +532,17 @@ def constrained_decode(
     first = dict(first_kwargs or {})
     cache = past_key_values
     current = input_ids
+    if max_new_tokens <= 0:
+        out.past_key_values = past_key_values
+        return out
     if state is not None:
         # Tokens forced before any choice (e.g. "[" of a box) ride along with the prompt's pass.
-        head = state.forced_tokens()[:max_new_tokens]
-        out.token_ids += head
-        out.forced += len(head)
+        head = state.forced_tokens()
+        out.token_ids += head[:max_new_tokens]
+        out.forced += len(out.token_ids)
+        if len(head) > max_new_tokens:
+            out.past_key_values = past_key_values
+            return out
         if head:
             current = torch.cat([input_ids, input_ids.new_tensor([head])], dim=1)
         if state.complete:  # the grammar left no choice at all: the model need not run
@@ -533,14 +551,15 @@ def constrained_decode(
             return out
     while True:
         with torch.no_grad():
-            result = model(input_ids=current, past_key_values=cache, use_cache=True, **kwargs, **first)
+            # logits_to_keep=1: only the last position's logits are needed (a prefill over a long prompt
+            # would otherwise materialise T x vocab logits).
+            result = model(
+                input_ids=current, past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs, **first
+            )
         first = {}
         out.forward_passes += 1
         cache = result.past_key_values
         logits = result.logits[0, -1]
-        if state is not None and state.complete:
-            out.complete = True
-            break
         allowed = state.allowed_tokens() if state is not None else None
         tok = _pick(logits, allowed, temperature, top_k, generator)
         out.sampled += 1
@@ -552,8 +571,10 @@ def constrained_decode(
             state.advance(tok)
             chunk += state.forced_tokens()
             out.forced += len(chunk) - 1
-        chunk = chunk[: max_new_tokens - len(out.token_ids)]
-        out.token_ids += chunk
+        room = max_new_tokens - len(out.token_ids)
+        out.token_ids += chunk[:room]
+        if len(chunk) > room:  # the budget cut the forced tokens short: the answer is incomplete
+            break
         if state is not None and state.complete:
             # Nothing follows a finished answer but end-of-sequence: no need to run the last chunk.
             out.complete = True
@@ -566,7 +587,9 @@ def constrained_decode(
             for tok_ in chunk[:-1]:
                 one = torch.tensor([[tok_]], dtype=input_ids.dtype, device=input_ids.device)
                 with torch.no_grad():
-                    cache = model(input_ids=one, past_key_values=cache, use_cache=True, **kwargs).past_key_values
+                    cache = model(
+                        input_ids=one, past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs
+                    ).past_key_values
                 out.forward_passes += 1
             current = torch.tensor([chunk[-1:]], dtype=input_ids.dtype, device=input_ids.device)
     out.past_key_values = cache
@@ -582,11 +605,24 @@ class GrammarLogitsProcessor:
     Args:
         grammars: One grammar per batch row (None leaves that row free).
         eos_token_id: Token allowed once a row's answer is complete.
+        max_new_tokens: Optional per-row budgets; a row that used its budget may only emit
+            ``eos_token_id`` (``generate`` has one budget for the whole batch).
+
+    Raises:
+        ValueError: If ``max_new_tokens`` and ``grammars`` differ in length.
     """
 
-    def __init__(self, grammars: Sequence[Grammar | None], eos_token_id: int) -> None:
+    def __init__(
+        self,
+        grammars: Sequence[Grammar | None],
+        eos_token_id: int,
+        max_new_tokens: Sequence[int] | None = None,
+    ) -> None:
         self.grammars = list(grammars)
         self.eos_token_id = eos_token_id
+        self.budgets = list(max_new_tokens) if max_new_tokens is not None else None
+        if self.budgets is not None and len(self.budgets) != len(self.grammars):
+            raise ValueError(f"got {len(self.budgets)} budgets for {len(self.grammars)} grammars")
         self._states: list[GrammarState | None] | None = None
         self._prompt_len = 0
 
@@ -594,7 +630,9 @@ class GrammarLogitsProcessor:
         import torch
 
         if input_ids.shape[0] != len(self.grammars):
-            raise ValueError(f"batch has {input_ids.shape[0]} rows, processor has {len(self.grammars)} grammars")
+            raise ValueError(
+                f"batch has {input_ids.shape[0]} rows, processor has {len(self.grammars)} grammars"
+            )
         if self._states is None:
             self._states = [g.new_state() if g is not None else None for g in self.grammars]
             self._prompt_len = input_ids.shape[1]
@@ -604,10 +642,14 @@ class GrammarLogitsProcessor:
                 if state is not None and not state.complete:
                     state.advance(int(tok))
         mask = torch.zeros_like(scores, dtype=torch.bool)
+        generated = input_ids.shape[1] - self._prompt_len
         for row, state in enumerate(self._states):
-            if state is None:
+            if self.budgets is not None and generated >= self.budgets[row]:
+                allowed = [self.eos_token_id]
+            elif state is None:
                 continue
-            allowed = state.allowed_tokens() if not state.complete else [self.eos_token_id]
+            else:
+                allowed = state.allowed_tokens() if not state.complete else [self.eos_token_id]
             mask[row] = True
             mask[row, allowed] = False
         return scores.masked_fill(mask, float("-inf"))

@@ -80,7 +80,9 @@ def render_overlay(
     names_seen: dict[str, tuple[int, int, int]] = {}
     for array, labels in zip(mask_arrays, mask_labels):
         if tuple(array.shape) != (height, width):
-            raise ValueError(f"mask has shape {tuple(array.shape)}, expected (height, width) = {(height, width)}")
+            raise ValueError(
+                f"mask has shape {tuple(array.shape)}, expected (height, width) = {(height, width)}"
+            )
         for index, name in enumerate(labels):
             if index == 0:
                 continue

@@ -16,7 +16,8 @@ Design choices and sources:
   to and including the last image token. That prefix (vision tower + LLM) runs once per expert (the
   expert FFN processes the image tokens too, so only prompts routed to the same expert can share it);
   each prompt then continues from a ``copy.deepcopy`` of the cache with its own text suffix.
-- Device and dtype default to CUDA + bfloat16 when available, else CPU + float32.
+- ``from_pretrained`` loads on CUDA + bfloat16 when available, else CPU + float32; a model passed to
+  the constructor stays on its device and dtype unless told otherwise (training runs pass theirs).
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
-from univlm.inference.constrained import BoxGrammar, Grammar, GrammarError, MaskGrammar, constrained_decode
+from univlm.inference.constrained import (
+    FORBIDDEN_LABEL_CHARS,
+    BoxGrammar,
+    Grammar,
+    GrammarError,
+    MaskGrammar,
+    constrained_decode,
+)
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
 from univlm.models.router import find_task_tag
 
@@ -41,7 +49,6 @@ logger = logging.getLogger(__name__)
 
 IMAGE_TOKEN = "<image>"
 CONSTRAINED_TASKS = frozenset({"SEG", "VG"})
-_FORBIDDEN_LABEL_CHARS = "|*<>\n"
 
 
 def _template_regex(template: str, field_name: str) -> re.Pattern[str]:
@@ -90,7 +97,7 @@ def labels_from_prompt(prompt: str) -> list[str]:
         names = [rest.strip().rstrip("?.!")]
     cleaned = []
     for name in names:
-        name = " ".join("".join(c for c in name if c not in _FORBIDDEN_LABEL_CHARS).split())
+        name = " ".join("".join(c for c in name if c not in FORBIDDEN_LABEL_CHARS).split())
         if name and name != BACKGROUND and name not in cleaned:
             cleaned.append(name)
     return [BACKGROUND, *cleaned]
@@ -125,8 +132,9 @@ class Predictor:
     Args:
         model: A ``UniVLMForConditionalGeneration`` (or any LLaVA-style model taking ``expert_ids``).
         processor: The matching ``UniVLMProcessor``.
-        device: ``"cuda"``, ``"cpu"``, ... ; CUDA when available when None.
-        dtype: Model dtype; bfloat16 on CUDA and float32 on CPU when None.
+        device: Move the model there (``"cuda"``, ``"cpu"``, ...); None leaves it where it is.
+        dtype: Cast the model to it; None keeps its dtype. (A model passed in, e.g. by a training
+            run, is used as is unless asked; :meth:`from_pretrained` picks CUDA + bf16 or CPU + fp32.)
         constrained: Grammar-constrain ``[SEG]`` and ``[VG]`` answers by default.
         grid: Mask grid side G the model was trained with.
         max_new_tokens: Default budget for unconstrained answers (constrained answers default to
@@ -145,21 +153,21 @@ class Predictor:
     ) -> None:
         import torch
 
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if dtype is None:
-            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        elif isinstance(dtype, str):
+        if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.model = model.to(device=self.device, dtype=dtype).eval()
+        if device is not None or dtype is not None:
+            model = model.to(device=device, dtype=dtype)
+        first = next(model.parameters())
+        self.device = first.device
+        self.dtype = dtype if dtype is not None else first.dtype  # pixel values are cast to it
+        self.model = model.eval()
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.constrained = constrained
         self.grid = grid
         self.max_new_tokens = max_new_tokens
         self._grammars: dict[tuple, Grammar | None] = {}
+        self.eos_token_id = int(self.tokenizer.eos_token_id)  # ends every answer (<|im_end|> for Qwen2)
         eos = {self.tokenizer.eos_token_id}
         configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos |= set(configured) if isinstance(configured, (list, tuple)) else {configured}
@@ -255,11 +263,17 @@ class Predictor:
         messages.append({"role": "user", "content": ("" if turns else placeholders) + prompt})
         chat = self.processor.build_prompt(messages, num_images=len(loaded))
         if task == "SEG":
-            labels = [BACKGROUND, *[x for x in labels if x != BACKGROUND]] if labels else labels_from_prompt(prompt)
+            labels = (
+                [BACKGROUND, *[x for x in labels if x != BACKGROUND]]
+                if labels
+                else labels_from_prompt(prompt)
+            )
         use_grammar = self.constrained if constrained is None else constrained
         grammar = self.grammar_for(task, labels) if use_grammar else None
         size = (loaded[0].width, loaded[0].height) if loaded else None
-        return _Prepared(prompt, chat, loaded, size, task, expert_id, expert, list(labels) if labels else None, grammar)
+        return _Prepared(
+            prompt, chat, loaded, size, task, expert_id, expert, list(labels) if labels else None, grammar
+        )
 
     def _inputs(self, items: Sequence[_Prepared], padding_side: str = "left") -> dict[str, Any]:
         import torch
@@ -405,14 +419,16 @@ class Predictor:
             inputs = self._inputs(chunk, padding_side="left")
             budgets = [self._budget(it, max_new_tokens) for it in chunk]
             grammars = [it.grammar for it in chunk]
-            gen: dict[str, Any] = {"do_sample": temperature > 0}
+            # Neutral values override a checkpoint's generation_config (Qwen2-Instruct ships sampling
+            # and a repetition penalty), so batched answers match predict()'s plain decoding.
+            gen: dict[str, Any] = {"do_sample": temperature > 0, "num_beams": 1, "repetition_penalty": 1.0}
             if temperature > 0:
-                gen.update(temperature=temperature, top_k=top_k or None)
+                gen.update(temperature=temperature, top_k=top_k or None, top_p=1.0)
                 if seed is not None:
                     torch.manual_seed(seed)
             processors = LogitsProcessorList()
-            if any(g is not None for g in grammars):
-                processors.append(GrammarLogitsProcessor(grammars, self.eos_token_ids[0]))
+            if any(g is not None for g in grammars) or len(set(budgets)) > 1:
+                processors.append(GrammarLogitsProcessor(grammars, self.eos_token_id, max_new_tokens=budgets))
             start = time.perf_counter()
             with torch.no_grad():
                 output = self.model.generate(
@@ -486,12 +502,15 @@ class Predictor:
             prefix_seconds = 0.0
             if prefix:
                 start = time.perf_counter()
-                image_kwargs = {k: v for k, v in first.items() if k in ("pixel_values", "image_sizes", "batch_num_images")}
+                image_kwargs = {
+                    k: v for k, v in first.items() if k in ("pixel_values", "image_sizes", "batch_num_images")
+                }
                 with torch.no_grad():
                     cache = self.model(
                         input_ids=first["input_ids"][:, : len(prefix)],
                         past_key_values=None,
                         use_cache=True,
+                        logits_to_keep=1,
                         expert_ids=expert_ids,
                         **image_kwargs,
                     ).past_key_values
@@ -564,7 +583,9 @@ class Predictor:
         claimed = np.zeros((self.grid, self.grid), dtype=np.int64)  # (G, G) claims per cell
         for k, result in enumerate(results):
             if not result.masks or result.masks[0].grid_size != self.grid:
-                result.problems.append(f"no {self.grid}x{self.grid} mask for class {names[k]!r}; it claims no cell")
+                result.problems.append(
+                    f"no {self.grid}x{self.grid} mask for class {names[k]!r}; it claims no cell"
+                )
                 continue
             cells = result.masks[0].binary()  # (G, G) bool
             grid[(grid == 0) & cells] = k + 1

@@ -223,10 +223,13 @@ class UniVLMPreTrainedModel(LlavaOnevisionPreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        """``PreTrainedModel.from_pretrained``; on CUDA defaults to flash-attention 2 (if installed) and bf16."""
+        """``PreTrainedModel.from_pretrained``; on CUDA the default attention is flash-attention 2 if installed.
+
+        The dtype is left to the caller (training keeps float32 master weights); inference code can
+        pass ``dtype=pick_dtype()`` for bf16 on CUDA.
+        """
         if torch.cuda.is_available():
             kwargs.setdefault("attn_implementation", pick_attn_implementation())
-            kwargs.setdefault("dtype", pick_dtype())
         return super().from_pretrained(*args, **kwargs)
 
 

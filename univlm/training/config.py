@@ -68,6 +68,9 @@ class TrainConfig:
     save_steps: int = 500
     save_total_limit: int | None = 2
     dataloader_num_workers: int = 0
+    # CPU intra-op threads (None = torch's default). The tiny model's matrices are so small that a second
+    # thread gains little, while an oversubscribed CPU makes OpenMP threads spin (measured 16x slower).
+    num_threads: int | None = None
     report_to: str = "none"
     resume: bool = False
     disable_tqdm: bool = False

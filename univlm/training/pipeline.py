@@ -26,7 +26,6 @@ from univlm.training.callbacks import LossHistoryCallback, RunSummaryCallback
 from univlm.training.collator import PaddedCollator, PaddingFreeCollator
 from univlm.training.config import TrainConfig
 from univlm.training.dataset import (
-    DatasetReport,
     RecordEncoder,
     encode_and_filter,
     load_training_records,
@@ -169,6 +168,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         ValueError: On an inconsistent configuration.
     """
     start = time.perf_counter()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     root = ensure_data(cfg)
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +221,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         processing_class=processor,
         callbacks=[LossHistoryCallback(), summary_cb],
     )
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     result: dict[str, Any] = {
         "output_dir": str(output_dir),
         "data_report": report.format(),
@@ -228,7 +229,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         "bad_records": [b.format() for b in report.bad],
         "num_over_length": len(report.over_length),
         "num_trainable": num_trainable,
-        "train": summary_cb.summary,
+        "train": {**summary_cb.summary, "mean_loss": round(output.training_loss, 4)},
     }
     if cfg.padding_free and attn == "sdpa":
         model.set_attn_implementation("sdpa")  # the saved/served model uses stock sdpa
@@ -239,17 +240,21 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         result["headline"] = headline(metrics)
     if baseline is not None:
         result["baseline_headline"] = baseline
+    if "headline" in result:
+        scores = {"val": result["headline"], "untrained_baseline": baseline}
+        write_json_atomic(output_dir / "val_scores.json", scores)
     result["wall_time_s"] = round(time.perf_counter() - start, 1)
     return result
 
 
-def format_report(result: dict[str, Any], report: DatasetReport | None = None) -> str:
+def format_report(result: dict[str, Any]) -> str:
     """The closing lines a recipe prints: data report, bad records, training summary and figures."""
     lines = [result.get("data_report", "")]
     train = result.get("train", {})
     lines.append(
         f"trained {train.get('steps')} steps (global step {train.get('global_step')}) in {train.get('wall_time_s')} s; "
-        f"loss {train.get('first_loss')} -> {train.get('last_loss')}; trainable parameters {result['num_trainable']:,}"
+        f"mean loss {train.get('mean_loss')}, first/last logged {train.get('first_loss')} -> {train.get('last_loss')}; "
+        f"trainable parameters {result['num_trainable']:,}"
     )
     if result.get("num_bad"):
         lines.append(f"skipped {result['num_bad']} bad records:")
