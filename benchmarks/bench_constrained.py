@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from univlm.codecs.masks import encode_mask  # noqa: E402
 from univlm.inference.constrained import MaskGrammar, constrained_decode  # noqa: E402
+from univlm.models.compat import output_cache  # noqa: E402
 
 LABELS = ["others", "building", "road", "bare land"]
 PROMPT = (
@@ -65,9 +66,9 @@ class Steered:
     def __init__(self, model, prompt_len: int, target: list[int]) -> None:
         self.model, self.prompt_len, self.target = model, prompt_len, target
 
-    def __call__(self, input_ids, past_key_values=None, **kwargs):
-        out = self.model(input_ids=input_ids, past_key_values=past_key_values, **kwargs)
-        seen = out.past_key_values.get_seq_length() - self.prompt_len
+    def __call__(self, input_ids, **kwargs):
+        out = self.model(input_ids=input_ids, **kwargs)
+        seen = output_cache(out).get_seq_length() - self.prompt_len
         if seen < len(self.target):
             logits = out.logits.clone()
             logits[0, -1] = float("-inf")

@@ -33,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from univlm.models import get_preset  # noqa: E402
+from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
 from univlm.models.conversion import llava_onevision_config, llava_onevision_inputs  # noqa: E402
 from univlm.models.modeling_univlm import UniVLMForConditionalGeneration  # noqa: E402
 
@@ -104,11 +105,11 @@ def time_generation(model, prefill: dict, decode_extra: dict, steps: int) -> tup
     start = time.perf_counter()
     out = model(**prefill, use_cache=True, logits_to_keep=1)  # as generate() does
     mid = time.perf_counter()
-    cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+    cache, token = output_cache(out), out.logits[:, -1:].argmax(-1)
     first = out.logits[:, -1].clone()  # (B, V)
     for _ in range(steps):
-        out = model(input_ids=token, past_key_values=cache, use_cache=True, **decode_extra)
-        cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        out = model(input_ids=token, use_cache=True, **{cache_kwarg(): cache}, **decode_extra)
+        cache, token = output_cache(out), out.logits[:, -1:].argmax(-1)
     end = time.perf_counter()
     return mid - start, (end - mid) / max(steps, 1), first
 

@@ -1,10 +1,11 @@
 """The converter framework: one :class:`Converter` per public dataset, one :func:`convert` for all.
 
 Design choices:
-- A converter is data, not a class hierarchy: a frozen :class:`Converter` holds the dataset's name,
-  tasks, splits, citation, link, a human-readable native layout, the paths that must exist under
-  ``--src`` and a ``parse(ctx)`` generator. Family modules (``data_converters/families``) build the
-  ``parse`` functions; per-dataset modules only fill in the facts.
+- A converter is data, not a class hierarchy: a frozen :class:`Converter` holds the dataset's
+  :class:`DatasetCard` (name, title, link, citation, human-readable native layout, notes), its tasks
+  and splits, the paths that must exist under ``--src`` and a ``parse(ctx)`` generator. Family
+  modules (``data_converters/families``) take a card plus the family's own parameters and build the
+  ``parse`` function; per-dataset modules only fill in the facts.
 - ``parse`` yields finished records (dicts in the schema of docs/DATA.md) or :class:`Skip` markers.
   :func:`convert` counts both, so a missing or corrupt file is reported, never silently dropped.
 - Record paths are relative to ``images_root`` (default: the output file's folder), so the JSONL and
@@ -27,7 +28,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from univlm.models.router import TASK_GRANULARITY, TASKS
 
@@ -168,39 +169,110 @@ def _pil_format(suffix: str) -> str:
 
 
 ParseFn = Callable[[ConvertContext], Iterable[Record | Skip]]
+Item = TypeVar("Item")
+
+
+def parse_items(
+    items: Callable[[ConvertContext], Iterable[Item | Skip]],
+    convert_item: Callable[[ConvertContext, Item], Iterable[Record | Skip]],
+) -> ParseFn:
+    """A ``parse`` function for families whose datasets list their items (image/label pairs, ...).
+
+    Args:
+        items: ``items(ctx)`` yields the split's items, or a :class:`Skip` for one it cannot list.
+        convert_item: The records (and skips) of one item.
+
+    Returns:
+        ``parse(ctx)``: the items' skips passed through, every other item converted.
+    """
+
+    def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
+        for item in items(ctx):
+            if isinstance(item, Skip):
+                yield item
+            else:
+                yield from convert_item(ctx, item)
+
+    return parse
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """What users need to know about one public dataset, whatever its annotation family.
+
+    Every family factory takes one; the :class:`Converter` it builds shows these facts in
+    ``convert-data --list``, in layout errors and in the docs.
+
+    Attributes:
+        name: Registry name, lower-case with hyphens (``"nwpu-resisc45"``); also the record-id prefix.
+        title: Human-readable dataset name.
+        url: Where users download the dataset.
+        citation: BibTeX (or a one-line reference) of the dataset paper.
+        layout: The native folder layout under ``--src``, as a small tree (shown in errors).
+        notes: Conventions worth knowing (box coordinates, split rules), shown by ``--list -v``.
+    """
+
+    name: str
+    title: str
+    url: str
+    citation: str
+    layout: str
+    notes: str = ""
 
 
 @dataclass(frozen=True)
 class Converter:
     """One public dataset and how to turn it into instruction records.
 
+    The card's facts are readable directly on the converter (``conv.name``, ``conv.url``, ...).
+
     Attributes:
-        name: Registry name, lower-case with hyphens (``"nwpu-resisc45"``).
-        title: Human-readable dataset name.
+        card: The dataset's :class:`DatasetCard`.
         tasks: Tasks the converter can emit (``"CLS"``, ``"VG"``, ...).
         splits: Splits ``--split`` accepts; the first is the default.
-        url: Where users download the dataset.
-        citation: BibTeX (or a one-line reference) of the dataset paper.
-        layout: The native folder layout under ``--src``, as a small tree (shown in errors).
         required: Paths relative to ``--src`` that must exist; ``{split}`` is substituted, and
             ``"a|b"`` accepts either alternative. A trailing ``/`` means a folder. May also be a
             function ``split -> tuple of such paths`` when the files differ per split.
         parse: Generator ``parse(ctx) -> records | Skip``.
         default_tasks: Tasks emitted when the caller does not choose; all ``tasks`` when empty.
-        notes: Conventions worth knowing (box coordinates, split rules), shown by ``--list -v``.
     """
 
-    name: str
-    title: str
+    card: DatasetCard
     tasks: tuple[str, ...]
     splits: tuple[str, ...]
-    url: str
-    citation: str
-    layout: str
     required: tuple[str, ...] | Callable[[str], tuple[str, ...]]
     parse: ParseFn
     default_tasks: tuple[str, ...] = ()
-    notes: str = ""
+
+    @property
+    def name(self) -> str:
+        """The card's registry name."""
+        return self.card.name
+
+    @property
+    def title(self) -> str:
+        """The card's human-readable dataset name."""
+        return self.card.title
+
+    @property
+    def url(self) -> str:
+        """The card's download link."""
+        return self.card.url
+
+    @property
+    def citation(self) -> str:
+        """The card's citation."""
+        return self.card.citation
+
+    @property
+    def layout(self) -> str:
+        """The card's native layout tree."""
+        return self.card.layout
+
+    @property
+    def notes(self) -> str:
+        """The card's conventions."""
+        return self.card.notes
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]

@@ -5,7 +5,8 @@ Citation: Xia et al., "AID: A benchmark data set for performance evaluation of a
 classification", IEEE TGRS 55(7), 2017.
 """
 
-from data_converters.families.classification import folder_per_class, folder_to_label
+from data_converters.base import DatasetCard
+from data_converters.families.classification import folder_per_class
 
 FOLDERS = (
     "Airport", "BareLand", "BaseballField", "Beach", "Bridge", "Center", "Church", "Commercial",
@@ -13,9 +14,8 @@ FOLDERS = (
     "Mountain", "Park", "Parking", "Playground", "Pond", "Port", "RailwayStation", "Resort", "River",
     "School", "SparseResidential", "Square", "Stadium", "StorageTanks", "Viaduct",
 )  # fmt: skip
-CLASSES = tuple((f, folder_to_label(f)) for f in FOLDERS)
 
-CONVERTER = folder_per_class(
+CARD = DatasetCard(
     name="aid",
     title="AID",
     url="https://captain-whu.github.io/AID/",
@@ -25,11 +25,11 @@ CONVERTER = folder_per_class(
         "Xiang and Zhong, Yanfei and Zhang, Liangpei and Lu, Xiaoqiang}, journal={IEEE TGRS}, volume={55}, "
         "number={7}, pages={3965--3981}, year={2017}}"
     ),
-    root=".",
-    classes=CLASSES,
     layout="""\
 <src>/            (the extracted AID/ folder)
   Airport/airport_1.jpg ... airport_360.jpg   (600x600 RGB JPEG)
   BareLand/ ... Viaduct/                      (30 class folders)
 """,
 )
+
+CONVERTER = folder_per_class(CARD, root=".", folders=FOLDERS)

@@ -11,7 +11,7 @@ Images are kept whole. Not remote sensing, but part of RSUniVLM's general segmen
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
 
 # labels.txt ids 1..182 in order (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91 are unused in COCO 2017).
@@ -48,7 +48,7 @@ def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
     )
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="coco-stuff",
     title="COCO-Stuff 164k",
     url="https://github.com/nightrome/cocostuff",
@@ -61,9 +61,13 @@ CONVERTER = semantic_segmentation(
   images/train2017/000000000009.jpg ...        images/val2017/ ...        (COCO 2017 images)
   annotations/train2017/000000000009.png ...   annotations/val2017/ ...   (stuffthingmaps, 255 = unlabelled)
 """,
+    notes="Index value v = class id v+1 of labels.txt; 255 -> others; images kept whole.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=lambda split: (f"images/{FOLDERS[split]}/", f"annotations/{FOLDERS[split]}/"),
     fmt=FORMAT,
     items=items,
-    notes="Index value v = class id v+1 of labels.txt; 255 -> others; images kept whole.",
 )

@@ -5,9 +5,10 @@ Citation: Zhan, Xiong and Yuan, "RSVG: Exploring data and models for visual grou
 sensing data", IEEE TGRS 61, 2023.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.grounding_voc import voc_grounding
 
-CONVERTER = voc_grounding(
+CARD = DatasetCard(
     name="dior-rsvg",
     title="DIOR-RSVG",
     url="https://github.com/ZhanYang-nwpu/RSVG-pytorch",
@@ -16,9 +17,6 @@ CONVERTER = voc_grounding(
         "sensing data}, author={Zhan, Yang and Xiong, Zhitong and Yuan, Yuan}, journal={IEEE TGRS}, "
         "volume={61}, pages={1--13}, year={2023}}"
     ),
-    ann_dir="Annotations",
-    img_dir="JPEGImages",
-    split_file="{split}.txt",
     layout="""\
 <src>/            (the DIOR_RSVG/ folder)
   Annotations/00001.xml ...   (VOC XML: <filename>, <size>, <object><name><bndbox><description>)
@@ -27,3 +25,5 @@ CONVERTER = voc_grounding(
 """,
     notes="Boxes: VOC xmin/ymin/xmax/ymax pixels of the 800x800 image, used as-is (official IoU).",
 )
+
+CONVERTER = voc_grounding(CARD, ann_dir="Annotations", img_dir="JPEGImages", split_file="{split}.txt")

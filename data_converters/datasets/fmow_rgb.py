@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Converter, Record, Skip, make_record, read_json, slug
+from data_converters.base import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    Record,
+    Skip,
+    make_record,
+    read_json,
+    slug,
+)
 from univlm.data.templates import cls_prompt
 
 CATEGORIES = (
@@ -101,11 +110,9 @@ def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
                 )
 
 
-CONVERTER = Converter(
+CARD = DatasetCard(
     name="fmow-rgb",
     title="fMoW-rgb",
-    tasks=("CLS",),
-    splits=("train", "val"),
     url="https://github.com/fMoW/dataset",
     citation=(
         "@inproceedings{christie2018functional, title={Functional map of the world}, author={Christie, Gordon "
@@ -116,10 +123,10 @@ CONVERTER = Converter(
   train/<category>/<category>_<n>/<category>_<n>_<k>_rgb.jpg   (+ <same stem>.json metadata)
   val/<category>/...                                            (same layout)
 """,
-    required=("{split}/",),
-    parse=parse,
     notes=(
         "Boxes are [x, y, width, height] pixels; each record is a PNG crop of the box grown by 20 % per "
         "side (written under the derived-files folder). The test split has no public labels."
     ),
 )
+
+CONVERTER = Converter(CARD, tasks=("CLS",), splits=("train", "val"), required=("{split}/",), parse=parse)

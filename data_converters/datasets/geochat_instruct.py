@@ -5,9 +5,10 @@ Citation: Kuckreja et al., "GeoChat: Grounded large vision-language model for re
 CVPR 2024.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.llava_json import llava_instructions
 
-CONVERTER = llava_instructions(
+CARD = DatasetCard(
     name="geochat-instruct",
     title="GeoChat-Instruct",
     url="https://huggingface.co/datasets/MBZUAI/GeoChat_Instruct",
@@ -16,8 +17,6 @@ CONVERTER = llava_instructions(
         "sensing}, author={Kuckreja, Kartik and Danish, Muhammad Sohail and Naseer, Muzammal and Das, "
         "Abhijit and Khan, Salman and Khan, Fahad Shahbaz}, booktitle={CVPR}, year={2024}}"
     ),
-    json_file="GeoChat_Instruct.json",
-    image_dir="images",
     layout="""\
 <src>/
   GeoChat_Instruct.json   ([{"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]}])
@@ -25,3 +24,5 @@ CONVERTER = llava_instructions(
 """,
     notes="Boxes {<x1><y1><x2><y2>|<theta>} on a 0..100 grid; the angle is dropped. One split (train).",
 )
+
+CONVERTER = llava_instructions(CARD, json_file="GeoChat_Instruct.json", image_dir="images")

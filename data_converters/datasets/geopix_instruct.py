@@ -11,9 +11,10 @@ Each image's instances are grouped, up to three per record, into multi-referring
 could not be checked offline; point ``--src`` at a folder arranged as below.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.referring_seg import multi_referring_coco
 
-CONVERTER = multi_referring_coco(
+CARD = DatasetCard(
     name="geopix-instruct",
     title="GeoPixInstruct",
     url="https://github.com/Norman-Ou/GeoPix",
@@ -28,8 +29,12 @@ CONVERTER = multi_referring_coco(
       (COCO: images[id, file_name, width, height], annotations[id, image_id, segmentation = RLE, description])
   images/P0001_0_0.png ...
 """,
+    notes="Multi-referring SEG, up to 3 instances per record with distinct descriptions.",
+)
+
+CONVERTER = multi_referring_coco(
+    CARD,
     annotation_file=lambda split: f"annotations/{split}.json",
     image_dir=lambda split: "images",
     splits=("train", "val", "test"),
-    notes="Multi-referring SEG, up to 3 instances per record with distinct descriptions.",
 )

@@ -12,30 +12,26 @@ dataset's own practice. Mask values: 0 background, 1 building, 2 woodland, 3 wat
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip, slug
-from data_converters.families.semantic_seg import LabelFormat, SegItem, semantic_segmentation
+from data_converters.base import ConvertContext, DatasetCard, Skip, slug
+from data_converters.families.semantic_seg import (
+    LabelFormat,
+    SegItem,
+    checked_item,
+    semantic_segmentation,
+    split_names,
+)
 
 CLASSES = ("building", "woodland", "water", "road")
 FORMAT = LabelFormat.index(CLASSES, {0: None, 1: "building", 2: "woodland", 3: "water", 4: "road"})
 
 
 def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
-    listing = ctx.src / f"{ctx.split}.txt"
-    for line in listing.read_text(encoding="utf-8").splitlines():
-        name = line.strip()
-        if not name:
-            continue
-        image = ctx.src / "output" / f"{name}.jpg"
-        label = ctx.src / "output" / f"{name}_m.png"
-        if not image.is_file():
-            yield Skip("missing image", str(image))
-        elif not label.is_file():
-            yield Skip("missing label", str(label))
-        else:
-            yield SegItem(slug(name), image, label)
+    tiles = ctx.src / "output"
+    for name in split_names(ctx.src / f"{ctx.split}.txt"):
+        yield checked_item(slug(name), tiles / f"{name}.jpg", tiles / f"{name}_m.png")
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="landcover-ai",
     title="LandCover.ai",
     url="https://landcover.ai.linuxpolska.com/",
@@ -51,9 +47,13 @@ CONVERTER = semantic_segmentation(
   train.txt val.txt test.txt        (tile names, e.g. M-33-20-D-c-4-2_0)
   output/M-33-20-D-c-4-2_0.jpg  output/M-33-20-D-c-4-2_0_m.png ...   (written by `python split.py`)
 """,
+    notes="Uses the 512x512 tiles split.py writes to output/ (run it first); 0 = background -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val", "test"),
     required=lambda split: (f"{split}.txt", "output/"),
     fmt=FORMAT,
     items=items,
-    notes="Uses the 512x512 tiles split.py writes to output/ (run it first); 0 = background -> others.",
 )

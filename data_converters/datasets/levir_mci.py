@@ -12,7 +12,8 @@ channel, 128 = road, 255 = building (the already-mapped values 1 = road, 2 = bui
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip, read_json
+from data_converters.base import ConvertContext, DatasetCard, Skip
+from data_converters.families.captions import read_karpathy_images
 from data_converters.families.change import ChangeItem, abl_items, change_pairs
 from data_converters.families.semantic_seg import LabelFormat
 
@@ -22,13 +23,8 @@ CAPTIONS = "LevirCCcaptions.json"
 
 
 def items(ctx: ConvertContext) -> Iterator[ChangeItem | Skip]:
-    path = ctx.src / CAPTIONS
-    data = read_json(path)
-    entries = data.get("images") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise ValueError(f"{path}: expected an object with an 'images' list")
     captions: dict[str, list[str]] = {}
-    for entry in entries:
+    for entry in read_karpathy_images(ctx.src / CAPTIONS):
         if entry.get("split") == ctx.split and entry.get("filename"):
             captions[entry["filename"]] = [s.get("raw", "") for s in entry.get("sentences", [])]
     base = ctx.src / "images" / ctx.split
@@ -38,7 +34,7 @@ def items(ctx: ConvertContext) -> Iterator[ChangeItem | Skip]:
     yield from abl_items(base, names, captions)
 
 
-CONVERTER = change_pairs(
+CARD = DatasetCard(
     name="levir-mci",
     title="LEVIR-MCI",
     url="https://github.com/Chen-Yang-Liu/Change-Agent",
@@ -53,10 +49,14 @@ CONVERTER = change_pairs(
   images/train/A/train_000001.png ...  images/train/B/...  images/train/label/...  (256x256 PNG)
   images/val/{A,B,label}/ ...          images/test/{A,B,label}/ ...
 """,
+    notes="[SEG] change detection per class (road, building) incl. unchanged pairs; [CCD] from LevirCCcaptions.json.",
+)
+
+CONVERTER = change_pairs(
+    CARD,
     splits=("train", "val", "test"),
     required=lambda split: (CAPTIONS, f"images/{split}/A/", f"images/{split}/B/", f"images/{split}/label/"),
     labels=LABELS,
     items=items,
     tasks=("SEG", "CCD"),
-    notes="[SEG] change detection per class (road, building) incl. unchanged pairs; [CCD] from LevirCCcaptions.json.",
 )

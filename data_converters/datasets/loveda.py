@@ -11,7 +11,7 @@ The Test split ships without masks and is not converted.
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
 
 CLASSES = ("building", "road", "water", "barren", "forest", "agriculture")
@@ -38,7 +38,7 @@ def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
         )
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="loveda",
     title="LoveDA",
     url="https://github.com/Junjue-Wang/LoveDA",
@@ -53,9 +53,13 @@ CONVERTER = semantic_segmentation(
   Train/Rural/images_png/ ...           Train/Rural/masks_png/ ...
   Val/Urban/... Val/Rural/...           (same structure)
 """,
+    notes="1024x1024 images kept whole; no-data (0) and background (1) -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=lambda split: (f"{FOLDERS[split]}/",),
     fmt=FORMAT,
     items=items,
-    notes="1024x1024 images kept whole; no-data (0) and background (1) -> others.",
 )

@@ -5,7 +5,8 @@ Citation: Cheng, Han and Lu, "Remote sensing image scene classification: benchma
 the art", Proceedings of the IEEE 105(10), 2017.
 """
 
-from data_converters.families.classification import folder_per_class, folder_to_label
+from data_converters.base import DatasetCard
+from data_converters.families.classification import folder_per_class
 
 FOLDERS = (
     "airplane", "airport", "baseball_diamond", "basketball_court", "beach", "bridge", "chaparral",
@@ -16,9 +17,8 @@ FOLDERS = (
     "sea_ice", "ship", "snowberg", "sparse_residential", "stadium", "storage_tank", "tennis_court",
     "terrace", "thermal_power_station", "wetland",
 )  # fmt: skip
-CLASSES = tuple((f, folder_to_label(f)) for f in FOLDERS)
 
-CONVERTER = folder_per_class(
+CARD = DatasetCard(
     name="nwpu-resisc45",
     title="NWPU-RESISC45",
     url="https://gcheng-nwpu.github.io/#Datasets",
@@ -27,9 +27,6 @@ CONVERTER = folder_per_class(
         "of the art}, author={Cheng, Gong and Han, Junwei and Lu, Xiaoqiang}, journal={Proceedings of the "
         "IEEE}, volume={105}, number={10}, pages={1865--1883}, year={2017}}"
     ),
-    root="NWPU-RESISC45",
-    classes=CLASSES,
-    split_list="resisc45-{split}.txt",
     layout="""\
 <src>/
   NWPU-RESISC45/
@@ -38,3 +35,5 @@ CONVERTER = folder_per_class(
   resisc45-{train,val,test}.txt                      (optional torchgeo split lists)
 """,
 )
+
+CONVERTER = folder_per_class(CARD, root="NWPU-RESISC45", folders=FOLDERS, split_list="resisc45-{split}.txt")

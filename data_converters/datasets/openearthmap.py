@@ -12,9 +12,16 @@ added with the dataset's ``compile_xbd.py`` those items are reported as ``missin
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
-from data_converters.base import ConvertContext, Skip, slug
-from data_converters.families.semantic_seg import LabelFormat, SegItem, semantic_segmentation
+from data_converters.base import ConvertContext, DatasetCard, Skip, slug
+from data_converters.families.semantic_seg import (
+    LabelFormat,
+    SegItem,
+    checked_item,
+    semantic_segmentation,
+    split_names,
+)
 
 CLASSES = (
     "bareland", "rangeland", "developed space", "road", "tree", "water", "agriculture land", "building",
@@ -23,23 +30,12 @@ FORMAT = LabelFormat.index(CLASSES, {0: None, **{i + 1: c for i, c in enumerate(
 
 
 def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
-    listing = ctx.src / f"{ctx.split}.txt"
-    for line in listing.read_text(encoding="utf-8").splitlines():
-        name = line.strip()
-        if not name:
-            continue
-        region = name.rsplit("_", 1)[0]
-        image = ctx.src / region / "images" / name
-        label = ctx.src / region / "labels" / name
-        if not image.is_file():
-            yield Skip("missing image", str(image))
-        elif not label.is_file():
-            yield Skip("missing label", str(label))
-        else:
-            yield SegItem(slug(image.stem), image, label)
+    for name in split_names(ctx.src / f"{ctx.split}.txt"):
+        region = ctx.src / name.rsplit("_", 1)[0]
+        yield checked_item(slug(Path(name).stem), region / "images" / name, region / "labels" / name)
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="openearthmap",
     title="OpenEarthMap",
     url="https://open-earth-map.org/",
@@ -54,10 +50,14 @@ CONVERTER = semantic_segmentation(
   aachen/images/aachen_1.tif ...        aachen/labels/aachen_1.tif ...   (index GeoTIFF 0..8)
   <region>/ ...
 """,
+    notes="Images kept whole (1024 px); 0 = unknown -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=lambda split: (f"{split}.txt",),
     fmt=FORMAT,
     items=items,
     crop=1024,
-    notes="Images kept whole (1024 px); 0 = unknown -> others.",
 )

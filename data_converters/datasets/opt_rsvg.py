@@ -5,9 +5,10 @@ Citation: Li et al., "Language-guided progressive attention for visual grounding
 images", IEEE TGRS 62, 2024.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.grounding_voc import voc_grounding
 
-CONVERTER = voc_grounding(
+CARD = DatasetCard(
     name="opt-rsvg",
     title="OPT-RSVG",
     url="https://github.com/like413/OPT-RSVG",
@@ -16,9 +17,6 @@ CONVERTER = voc_grounding(
         "remote sensing images}, author={Li, Ke and Wang, Di and Xu, Haojie and Zhong, Haodi and Wang, "
         "Cong}, journal={IEEE TGRS}, volume={62}, year={2024}}"
     ),
-    ann_dir="Annotations",
-    img_dir="Image",
-    split_file="split/{split}.txt",
     layout="""\
 <src>/            (the extracted OPT-RSVG folder: Image.zip, Annotations.zip, split.zip unpacked)
   Annotations/<id>.xml   (VOC XML: <filename>, <size>, <object><name><bndbox><description>)
@@ -27,3 +25,5 @@ CONVERTER = voc_grounding(
 """,
     notes="Boxes: VOC xmin/ymin/xmax/ymax pixels, used as-is; image size read from each image file.",
 )
+
+CONVERTER = voc_grounding(CARD, ann_dir="Annotations", img_dir="Image", split_file="split/{split}.txt")

@@ -11,9 +11,9 @@ tiles, 14 validation tiles. Both ``5_Labels_all`` and the eroded ``5_Labels_all_
 the black boundary of the latter becomes ``"others"``.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.semantic_seg import LabelFormat, SegItem, semantic_segmentation
 
 CLASSES = ("impervious surface", "building", "low vegetation", "tree", "car", "clutter")
@@ -38,38 +38,68 @@ TILES = {
 }  # fmt: skip
 IMAGE_DIR = "2_Ortho_RGB"
 LABEL_DIRS = (("5_Labels_all", "_label.tif"), ("5_Labels_all_noBoundary", "_label_noBoundary.tif"))
+# Potsdam and Vaihingen are the two halves of one ISPRS benchmark paper.
+ISPRS_CITATION = (
+    "@article{rottensteiner2012isprs, title={The ISPRS benchmark on urban object classification and 3D "
+    "building reconstruction}, author={Rottensteiner, Franz and Sohn, Gunho and Jung, Jaewook and Gerke, "
+    "Markus and Baillard, Caroline and Benitez, Sebastien and Breitkopf, Uwe}, journal={ISPRS Annals}, "
+    "volume={I-3}, pages={293--298}, year={2012}}"
+)
 
 
-def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
-    label_dir, suffix = next(((d, s) for d, s in LABEL_DIRS if (ctx.src / d).is_dir()), LABEL_DIRS[0])
-    for tile in TILES[ctx.split]:
-        image = ctx.src / IMAGE_DIR / f"top_potsdam_{tile}_RGB.tif"
+def isprs_items(
+    ctx: ConvertContext,
+    stems: Iterable[str],
+    image_dir: str,
+    image_suffix: str,
+    label_dirs: Sequence[tuple[str, str]],
+) -> Iterator[SegItem | Skip]:
+    """Items of one split of an ISPRS 2D semantic labelling benchmark (Potsdam, Vaihingen).
+
+    Args:
+        ctx: Conversion context.
+        stems: The split's tile stems, e.g. ``"top_potsdam_2_10"``.
+        image_dir: Image folder under ``--src``; a tile's image is ``<stem><image_suffix>`` in it.
+        image_suffix: Image file name after the stem, e.g. ``"_RGB.tif"``.
+        label_dirs: ``(folder, file name after the stem)`` of each label variant (complete, eroded);
+            the first folder present under ``--src`` is used.
+
+    Yields:
+        A :class:`SegItem` per tile, or ``Skip("missing image")`` for a tile a partial download lacks.
+    """
+    label_dir, suffix = next(((d, s) for d, s in label_dirs if (ctx.src / d).is_dir()), label_dirs[0])
+    for stem in stems:
+        image = ctx.src / image_dir / f"{stem}{image_suffix}"
         if not image.is_file():
             yield Skip("missing image", str(image))
             continue
-        yield SegItem(f"top_potsdam_{tile}", image, ctx.src / label_dir / f"top_potsdam_{tile}{suffix}")
+        yield SegItem(stem, image, ctx.src / label_dir / f"{stem}{suffix}")
 
 
-CONVERTER = semantic_segmentation(
+def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
+    stems = [f"top_potsdam_{tile}" for tile in TILES[ctx.split]]
+    yield from isprs_items(ctx, stems, IMAGE_DIR, "_RGB.tif", LABEL_DIRS)
+
+
+CARD = DatasetCard(
     name="potsdam",
     title="ISPRS Potsdam",
     url="https://www.isprs.org/education/benchmarks/UrbanSemLab/2d-sem-label-potsdam.aspx",
-    citation=(
-        "@article{rottensteiner2012isprs, title={The ISPRS benchmark on urban object classification and 3D "
-        "building reconstruction}, author={Rottensteiner, Franz and Sohn, Gunho and Jung, Jaewook and Gerke, "
-        "Markus and Baillard, Caroline and Benitez, Sebastien and Breitkopf, Uwe}, journal={ISPRS Annals}, "
-        "volume={I-3}, pages={293--298}, year={2012}}"
-    ),
+    citation=ISPRS_CITATION,
     layout="""\
 <src>/
   2_Ortho_RGB/top_potsdam_2_10_RGB.tif ...             (6000x6000 RGB, from 2_Ortho_RGB.zip)
   5_Labels_all/top_potsdam_2_10_label.tif ...          (colour-coded RGB labels, 5_Labels_all.zip)
    or 5_Labels_all_noBoundary/top_potsdam_2_10_label_noBoundary.tif ...
 """,
+    notes="512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's 24/14 tile split.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=(f"{IMAGE_DIR}/", "5_Labels_all/|5_Labels_all_noBoundary/"),
     fmt=FORMAT,
     items=items,
     crop=512,
-    notes="512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's 24/14 tile split.",
 )

@@ -9,9 +9,10 @@ RefCOCO-style: ``rrsisd/instances.json`` (COCO, masks as RLE) and ``rrsisd/refs(
 ``images/rrsisd/JPEGImages/``. One ``[SEG]`` record per sentence.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.referring_seg import refcoco_style
 
-CONVERTER = refcoco_style(
+CARD = DatasetCard(
     name="rrsis-d",
     title="RRSIS-D",
     url="https://github.com/Lsan2401/RMSIN",
@@ -27,9 +28,13 @@ CONVERTER = refcoco_style(
    or rrsisd/refs(unc).json    (the same list as JSON)
   images/rrsisd/JPEGImages/00001.jpg ...   (800x800)
 """,
+    notes="One record per sentence; answer labelled by the COCO category; refs pickle read data-only.",
+)
+
+CONVERTER = refcoco_style(
+    CARD,
     instances_file="rrsisd/instances.json",
     refs_files=("rrsisd/refs(unc).json", "rrsisd/refs(unc).p"),
     image_dir="images/rrsisd/JPEGImages",
     splits=("train", "val", "test"),
-    notes="One record per sentence; answer labelled by the COCO category; refs pickle read data-only.",
 )

@@ -5,9 +5,10 @@ Citation: Lu, Wang, Zheng and Li, "Exploring models and data for remote sensing 
 generation", IEEE TGRS 56(4), 2018.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.captions import karpathy_json
 
-CONVERTER = karpathy_json(
+CARD = DatasetCard(
     name="rsicd",
     title="RSICD",
     url="https://github.com/201528014227051/RSICD_optimal",
@@ -16,12 +17,16 @@ CONVERTER = karpathy_json(
         "generation}, author={Lu, Xiaoqiang and Wang, Binqiang and Zheng, Xiangtao and Li, Xuelong}, "
         "journal={IEEE TGRS}, volume={56}, number={4}, pages={2183--2195}, year={2018}}"
     ),
-    json_file="dataset_rsicd.json",
-    image_dir="RSICD_images",
-    splits=("train", "val", "test"),
     layout="""\
 <src>/
   dataset_rsicd.json   ({"images": [{"filename", "imgid", "split", "sentences": [{"raw", ...}]}]})
   RSICD_images/airport_1.jpg ...   (224x224 RGB JPEG)
 """,
+)
+
+CONVERTER = karpathy_json(
+    CARD,
+    json_file="dataset_rsicd.json",
+    image_dir="RSICD_images",
+    splits=("train", "val", "test"),
 )

@@ -5,9 +5,10 @@ Citation: Yuan et al., "Exploring a fine-grained multiscale method for cross-mod
 image retrieval", IEEE TGRS 60, 2022.
 """
 
+from data_converters.base import DatasetCard
 from data_converters.families.captions import karpathy_json
 
-CONVERTER = karpathy_json(
+CARD = DatasetCard(
     name="rsitmd",
     title="RSITMD",
     url="https://github.com/xiaoyuan1996/AMFMN/tree/master/RSITMD",
@@ -16,12 +17,11 @@ CONVERTER = karpathy_json(
         "remote sensing image retrieval}, author={Yuan, Zhiqiang and Zhang, Wenkai and Fu, Kun and Li, "
         "Xuan and Deng, Chubo and Wang, Hongqi and Sun, Xian}, journal={IEEE TGRS}, volume={60}, year={2022}}"
     ),
-    json_file="dataset_RSITMD.json",
-    image_dir="images",
-    splits=("train", "test"),
     layout="""\
 <src>/
   dataset_RSITMD.json   ({"images": [{"filename", "imgid", "split", "sentences": [{"raw", ...}]}]})
   images/airport_1.tif ...   (256x256 RGB)
 """,
 )
+
+CONVERTER = karpathy_json(CARD, json_file="dataset_RSITMD.json", image_dir="images", splits=("train", "test"))

@@ -5,20 +5,14 @@ Citation: Lobry, Marcos, Murray and Tuia, "RSVQA: Visual question answering for 
 data", IEEE TGRS 58(12), 2020.
 """
 
-from data_converters.families.vqa_json import rsvqa
+from data_converters.base import DatasetCard
+from data_converters.families.vqa_json import RSVQA_CITATION, rsvqa
 
-CONVERTER = rsvqa(
+CARD = DatasetCard(
     name="rsvqa-hr",
     title="RSVQA-HR",
     url="https://rsvqa.sylvainlobry.com/",
-    citation=(
-        "@article{lobry2020rsvqa, title={RSVQA: Visual question answering for remote sensing data}, "
-        "author={Lobry, Sylvain and Marcos, Diego and Murray, Jesse and Tuia, Devis}, journal={IEEE TGRS}, "
-        "volume={58}, number={12}, pages={8555--8566}, year={2020}}"
-    ),
-    prefix="USGS",
-    image_dir="Data",
-    splits=("train", "val", "test", "test_phili"),
+    citation=RSVQA_CITATION,
     layout="""\
 <src>/
   USGS_split_{train,val,test,test_phili}_questions.json
@@ -28,3 +22,5 @@ CONVERTER = rsvqa(
 """,
     notes="Question types: presence, count, comp (-> comparison), area. test_phili is test set 2 (Philadelphia).",
 )
+
+CONVERTER = rsvqa(CARD, prefix="USGS", image_dir="Data", splits=("train", "val", "test", "test_phili"))

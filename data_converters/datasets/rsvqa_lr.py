@@ -5,20 +5,14 @@ Citation: Lobry, Marcos, Murray and Tuia, "RSVQA: Visual question answering for 
 data", IEEE TGRS 58(12), 2020.
 """
 
-from data_converters.families.vqa_json import rsvqa
+from data_converters.base import DatasetCard
+from data_converters.families.vqa_json import RSVQA_CITATION, rsvqa
 
-CONVERTER = rsvqa(
+CARD = DatasetCard(
     name="rsvqa-lr",
     title="RSVQA-LR",
     url="https://rsvqa.sylvainlobry.com/",
-    citation=(
-        "@article{lobry2020rsvqa, title={RSVQA: Visual question answering for remote sensing data}, "
-        "author={Lobry, Sylvain and Marcos, Diego and Murray, Jesse and Tuia, Devis}, journal={IEEE TGRS}, "
-        "volume={58}, number={12}, pages={8555--8566}, year={2020}}"
-    ),
-    prefix="LR",
-    image_dir="Images_LR",
-    splits=("train", "val", "test"),
+    citation=RSVQA_CITATION,
     layout="""\
 <src>/
   LR_split_{train,val,test}_questions.json   ({"questions": [{"id","img_id","type","question","answers_ids","active"}]})
@@ -28,3 +22,5 @@ CONVERTER = rsvqa(
 """,
     notes="Question types: presence, count, comp (-> comparison), rural_urban. Answers verbatim.",
 )
+
+CONVERTER = rsvqa(CARD, prefix="LR", image_dir="Images_LR", splits=("train", "val", "test"))

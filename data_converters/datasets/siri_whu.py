@@ -5,15 +5,15 @@ Citation: Zhao, Zhong, Xia and Zhang, "Dirichlet-derived multiple topic scene cl
 for high spatial resolution remote sensing imagery", IEEE TGRS 54(4), 2016.
 """
 
-from data_converters.families.classification import folder_per_class, folder_to_label
+from data_converters.base import DatasetCard
+from data_converters.families.classification import folder_per_class
 
 FOLDERS = (
     "agriculture", "commercial", "harbor", "idle_land", "industrial", "meadow", "overpass", "park",
     "pond", "residential", "river", "water",
 )  # fmt: skip
-CLASSES = tuple((f, folder_to_label(f)) for f in FOLDERS)
 
-CONVERTER = folder_per_class(
+CARD = DatasetCard(
     name="siri-whu",
     title="SIRI-WHU",
     url="http://www.lmars.whu.edu.cn/prof_web/zhongyanfei/e-code.html",
@@ -23,11 +23,11 @@ CONVERTER = folder_per_class(
         "Gui-Song and Zhang, Liangpei}, journal={IEEE TGRS}, volume={54}, number={4}, pages={2108--2123}, "
         "year={2016}}"
     ),
-    root=".",
-    classes=CLASSES,
     layout="""\
 <src>/            (the folder holding the class folders, e.g. 12class_tif/)
   agriculture/0001.tif ... 0200.tif   (200x200 RGB TIFF)
   commercial/ ... water/               (12 class folders)
 """,
 )
+
+CONVERTER = folder_per_class(CARD, root=".", folders=FOLDERS)

@@ -11,7 +11,7 @@ the patch size UAVid baselines such as UNetFormer train on. The test split has n
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
 
 CLASSES = ("building", "road", "tree", "low vegetation", "moving car", "static car", "human")
@@ -41,7 +41,7 @@ def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
         )
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="uavid",
     title="UAVid",
     url="https://uavid.nl/",
@@ -55,10 +55,14 @@ CONVERTER = semantic_segmentation(
   uavid_train/seq1/Images/000000.png ...   uavid_train/seq1/Labels/000000.png ...  (RGB colour labels)
   uavid_val/seq16/Images/ ...              uavid_val/seq16/Labels/ ...
 """,
+    notes="1024x1024 crops, last crop aligned to the border; background clutter -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=lambda split: (f"uavid_{split}/",),
     fmt=FORMAT,
     items=items,
     crop=1024,
-    notes="1024x1024 crops, last crop aligned to the border; background clutter -> others.",
 )

@@ -5,7 +5,8 @@ Citation: Yang and Newsam, "Bag-of-visual-words and spatial extensions for land-
 classification", ACM SIGSPATIAL GIS 2010.
 """
 
-from data_converters.families.classification import folder_per_class, folder_to_label
+from data_converters.base import DatasetCard
+from data_converters.families.classification import folder_per_class
 
 FOLDERS = (
     "agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral", "denseresidential",
@@ -24,9 +25,8 @@ LABELS = {
     "storagetanks": "storage tanks",
     "tenniscourt": "tennis court",
 }
-CLASSES = tuple((f, LABELS.get(f, folder_to_label(f))) for f in FOLDERS)
 
-CONVERTER = folder_per_class(
+CARD = DatasetCard(
     name="ucm",
     title="UC Merced Land Use",
     url="http://weegee.vision.ucmerced.edu/datasets/landuse.html",
@@ -34,9 +34,6 @@ CONVERTER = folder_per_class(
         "@inproceedings{yang2010bag, title={Bag-of-visual-words and spatial extensions for land-use "
         "classification}, author={Yang, Yi and Newsam, Shawn}, booktitle={ACM SIGSPATIAL GIS}, year={2010}}"
     ),
-    root="UCMerced_LandUse/Images",
-    classes=CLASSES,
-    split_list="uc_merced-{split}.txt",
     layout="""\
 <src>/
   UCMerced_LandUse/Images/
@@ -44,4 +41,12 @@ CONVERTER = folder_per_class(
     airplane/ ... tenniscourt/                             (21 class folders)
   uc_merced-{train,val,test}.txt                           (optional torchgeo split lists)
 """,
+)
+
+CONVERTER = folder_per_class(
+    CARD,
+    root="UCMerced_LandUse/Images",
+    folders=FOLDERS,
+    labels=LABELS,
+    split_list="uc_merced-{split}.txt",
 )

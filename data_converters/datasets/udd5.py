@@ -11,7 +11,7 @@ Constraints of Aerial Images", PRCV 2018.
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
 
 CLASSES = ("vegetation", "building", "road", "vehicle")
@@ -24,7 +24,12 @@ def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
     yield from paired_items(base / "src", base / "gt", lambda p: f"{p.stem}.png", IMAGE_SUFFIXES)
 
 
-CONVERTER = semantic_segmentation(
+def required(split: str) -> tuple[str, ...]:
+    """The folders ``split`` needs under ``--src`` (VDD shares this layout)."""
+    return (f"{split}/src/", f"{split}/gt/")
+
+
+CARD = DatasetCard(
     name="udd5",
     title="UDD5",
     url="https://github.com/MarcWong/UDD",
@@ -38,10 +43,14 @@ CONVERTER = semantic_segmentation(
   train/src/DJI_0001.JPG ...   train/gt/DJI_0001.png ...   (index PNG 0..4)
   val/src/ ...                 val/gt/ ...
 """,
+    notes="1024x1024 crops, last crop aligned to the border; class 4 'other' -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
-    required=lambda split: (f"{split}/src/", f"{split}/gt/"),
+    required=required,
     fmt=FORMAT,
     items=items,
     crop=1024,
-    notes="1024x1024 crops, last crop aligned to the border; class 4 'other' -> others.",
 )

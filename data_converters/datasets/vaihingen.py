@@ -11,8 +11,8 @@ are cut into 512 x 512 crops as mmsegmentation does; its split: 16 training area
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
-from data_converters.datasets.potsdam import CLASSES, PALETTE
+from data_converters.base import ConvertContext, DatasetCard, Skip
+from data_converters.datasets.potsdam import CLASSES, ISPRS_CITATION, PALETTE, isprs_items
 from data_converters.families.semantic_seg import LabelFormat, SegItem, semantic_segmentation
 
 FORMAT = LabelFormat.palette(CLASSES, PALETTE)
@@ -28,36 +28,29 @@ LABEL_DIRS = (
 
 
 def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
-    label_dir, suffix = next(((d, s) for d, s in LABEL_DIRS if (ctx.src / d).is_dir()), LABEL_DIRS[0])
-    for area in AREAS[ctx.split]:
-        stem = f"top_mosaic_09cm_area{area}"
-        image = ctx.src / IMAGE_DIR / f"{stem}.tif"
-        if not image.is_file():
-            yield Skip("missing image", str(image))
-            continue
-        yield SegItem(stem, image, ctx.src / label_dir / f"{stem}{suffix}")
+    stems = [f"top_mosaic_09cm_area{area}" for area in AREAS[ctx.split]]
+    yield from isprs_items(ctx, stems, IMAGE_DIR, ".tif", LABEL_DIRS)
 
 
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="vaihingen",
     title="ISPRS Vaihingen",
     url="https://www.isprs.org/education/benchmarks/UrbanSemLab/2d-sem-label-vaihingen.aspx",
-    citation=(
-        "@article{rottensteiner2012isprs, title={The ISPRS benchmark on urban object classification and 3D "
-        "building reconstruction}, author={Rottensteiner, Franz and Sohn, Gunho and Jung, Jaewook and Gerke, "
-        "Markus and Baillard, Caroline and Benitez, Sebastien and Breitkopf, Uwe}, journal={ISPRS Annals}, "
-        "volume={I-3}, pages={293--298}, year={2012}}"
-    ),
+    citation=ISPRS_CITATION,
     layout="""\
 <src>/
   ISPRS_semantic_labeling_Vaihingen/top/top_mosaic_09cm_area1.tif ...     (IRRG GeoTIFF)
   ISPRS_semantic_labeling_Vaihingen_ground_truth_COMPLETE/top_mosaic_09cm_area1.tif ...  (RGB labels)
    or ISPRS_semantic_labeling_Vaihingen_ground_truth_eroded_COMPLETE/top_mosaic_09cm_area1_noBoundary.tif
 """,
+    notes="IRRG images; 512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's split.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val"),
     required=(f"{IMAGE_DIR}/", "|".join(f"{d}/" for d, _ in LABEL_DIRS)),
     fmt=FORMAT,
     items=items,
     crop=512,
-    notes="IRRG images; 512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's split.",
 )

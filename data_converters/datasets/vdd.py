@@ -6,25 +6,18 @@ Journal of Visual Communication and Image Representation, 2025 (arXiv:2305.13608
 
 ``{train,val,test}/src/*.JPG`` with ``{split}/gt/*.png`` (index PNG: 0 other, 1 wall, 2 road,
 3 vegetation, 4 vehicle, 5 roof, 6 water). "Other" becomes ``"others"``. Images are cut into
-1024 x 1024 crops (last row/column aligned to the border).
+1024 x 1024 crops (last row/column aligned to the border). The layout is UDD5's, so the item
+listing and required folders are :mod:`~data_converters.datasets.udd5`'s.
 """
 
-from collections.abc import Iterator
-
-from data_converters.base import ConvertContext, Skip
-from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
+from data_converters.base import DatasetCard
+from data_converters.datasets.udd5 import items, required
+from data_converters.families.semantic_seg import LabelFormat, semantic_segmentation
 
 CLASSES = ("wall", "road", "vegetation", "vehicle", "roof", "water")
 FORMAT = LabelFormat.index(CLASSES, {0: None, **{i + 1: c for i, c in enumerate(CLASSES)}})
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-
-def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
-    base = ctx.src / ctx.split
-    yield from paired_items(base / "src", base / "gt", lambda p: f"{p.stem}.png", IMAGE_SUFFIXES)
-
-
-CONVERTER = semantic_segmentation(
+CARD = DatasetCard(
     name="vdd",
     title="VDD: Varied Drone Dataset",
     url="https://github.com/RussRobin/VDD",
@@ -38,10 +31,14 @@ CONVERTER = semantic_segmentation(
   train/src/DJI_0001.JPG ...   train/gt/DJI_0001.png ...   (index PNG 0..6)
   val/src/ ... val/gt/ ...     test/src/ ... test/gt/ ...
 """,
+    notes="1024x1024 crops, last crop aligned to the border; class 0 'other' -> others.",
+)
+
+CONVERTER = semantic_segmentation(
+    CARD,
     splits=("train", "val", "test"),
-    required=lambda split: (f"{split}/src/", f"{split}/gt/"),
+    required=required,
     fmt=FORMAT,
     items=items,
     crop=1024,
-    notes="1024x1024 crops, last crop aligned to the border; class 0 'other' -> others.",
 )

@@ -11,7 +11,7 @@ Most users take the 256 x 256 tiling distributed with BIT/ChangeFormer (``WHU-CD
 
 from collections.abc import Iterator
 
-from data_converters.base import ConvertContext, Skip
+from data_converters.base import ConvertContext, DatasetCard, Skip
 from data_converters.families.change import ChangeItem, abl_items, change_pairs
 from data_converters.families.semantic_seg import LabelFormat
 
@@ -25,7 +25,7 @@ def items(ctx: ConvertContext) -> Iterator[ChangeItem | Skip]:
     yield from abl_items(ctx.src, names)
 
 
-CONVERTER = change_pairs(
+CARD = DatasetCard(
     name="whu-cd",
     title="WHU-CD (building change detection)",
     url="https://gpcv.whu.edu.cn/data/building_dataset.html",
@@ -39,9 +39,13 @@ CONVERTER = change_pairs(
   A/whu_0001.png ...   B/whu_0001.png ...   label/whu_0001.png ...   (256x256; label 0 / 255)
   list/train.txt list/val.txt list/test.txt                        (file names)
 """,
+    notes="BIT/ChangeFormer 256x256 tiling; one [SEG] change-detection record per pair (class building).",
+)
+
+CONVERTER = change_pairs(
+    CARD,
     splits=("train", "val", "test"),
     required=lambda split: ("A/", "B/", "label/", f"list/{split}.txt"),
     labels=LABELS,
     items=items,
-    notes="BIT/ChangeFormer 256x256 tiling; one [SEG] change-detection record per pair (class building).",
 )

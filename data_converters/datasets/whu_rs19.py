@@ -6,16 +6,16 @@ Symposium, 2010; Dai and Yang, "Satellite image classification via two-layer spa
 biased image representation", IEEE GRSL 8(1), 2011.
 """
 
-from data_converters.families.classification import folder_per_class, folder_to_label
+from data_converters.base import DatasetCard
+from data_converters.families.classification import folder_per_class
 
 FOLDERS = (
     "Airport", "Beach", "Bridge", "Commercial", "Desert", "Farmland", "footballField", "Forest",
     "Industrial", "Meadow", "Mountain", "Park", "Parking", "Pond", "Port", "railwayStation",
     "Residential", "River", "Viaduct",
 )  # fmt: skip
-CLASSES = tuple((f, folder_to_label(f)) for f in FOLDERS)
 
-CONVERTER = folder_per_class(
+CARD = DatasetCard(
     name="whu-rs19",
     title="WHU-RS19",
     url="https://captain-whu.github.io/BED4RS/",
@@ -24,11 +24,11 @@ CONVERTER = folder_per_class(
         "author={Xia, Gui-Song and Yang, Wen and Delon, Julie and Gousseau, Yann and Sun, Hong and "
         "Ma{\\^\\i}tre, Henri}, booktitle={ISPRS TC VII Symposium}, year={2010}}"
     ),
-    root=".",
-    classes=CLASSES,
     layout="""\
 <src>/            (the folder holding the 19 class folders, e.g. RSDataset/)
   Airport/airport_01.jpg ...   (600x600 RGB JPEG)
   Beach/ ... Viaduct/           (19 class folders; note footballField, railwayStation)
 """,
 )
+
+CONVERTER = folder_per_class(CARD, root=".", folders=FOLDERS)

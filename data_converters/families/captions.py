@@ -18,10 +18,13 @@ Design choices:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
 from data_converters.base import (
     ConvertContext,
     Converter,
+    DatasetCard,
     ImageInfo,
     Record,
     Skip,
@@ -74,39 +77,36 @@ def caption_records(
         )
 
 
-def karpathy_json(
-    *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
-    json_file: str,
-    image_dir: str,
-    splits: tuple[str, ...],
-    notes: str = "",
-) -> Converter:
+def read_karpathy_images(path: Path) -> list[dict[str, Any]]:
+    """The ``images`` list of a Karpathy-style caption JSON (also LEVIR-CC's change captions).
+
+    Raises:
+        ValueError: Naming the file when it is not valid JSON or has no ``images`` list.
+    """
+    data = read_json(path)
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, list):
+        raise ValueError(f"{path}: expected an object with an 'images' list")
+    return images
+
+
+def karpathy_json(card: DatasetCard, *, json_file: str, image_dir: str, splits: tuple[str, ...]) -> Converter:
     """Build the converter of a Karpathy-style captioning dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         json_file: Annotation JSON under ``--src``.
         image_dir: Image folder under ``--src``.
         splits: Values of the ``split`` field the dataset uses.
-        notes: Extra conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
+    name = card.name
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
         path = ctx.src / json_file
-        data = read_json(path)
-        images = data.get("images") if isinstance(data, dict) else None
-        if not isinstance(images, list):
-            raise ValueError(f"{path}: expected an object with an 'images' list")
-        for n, entry in enumerate(images):
+        for n, entry in enumerate(read_karpathy_images(path)):
             if entry.get("split") != ctx.split:
                 continue
             filename = entry.get("filename")
@@ -126,15 +126,4 @@ def karpathy_json(
                 name=name, ctx=ctx, key=key, info=info, references=refs, per_sentence=ctx.split == "train"
             )
 
-    return Converter(
-        name=name,
-        title=title,
-        tasks=("CAP",),
-        splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
-        required=(json_file, f"{image_dir}/"),
-        parse=parse,
-        notes=notes,
-    )
+    return Converter(card, tasks=("CAP",), splits=splits, required=(json_file, f"{image_dir}/"), parse=parse)

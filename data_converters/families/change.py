@@ -23,7 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from data_converters.base import ConvertContext, Converter, ImageInfo, Record, Skip, make_record, slug
+from data_converters.base import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    ImageInfo,
+    Record,
+    Skip,
+    make_record,
+    parse_items,
+    slug,
+)
 from data_converters.families.captions import unique_sentences
 from data_converters.families.semantic_seg import BACKGROUND, GRID, LabelFormat, load_label, record_rng
 from univlm.codecs.masks import encode_mask, mask_to_coco_rle
@@ -122,54 +132,33 @@ def convert_pair(*, name: str, ctx: ConvertContext, item: ChangeItem, labels: La
 
 
 def change_pairs(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
     splits: tuple[str, ...],
     required: tuple[str, ...] | Callable[[str], tuple[str, ...]],
     labels: LabelFormat,
     items: Callable[[ConvertContext], Iterable[ChangeItem | Skip]],
     tasks: tuple[str, ...] = ("SEG",),
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a change-detection (and optionally change-captioning) dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         splits: Splits.
         required: Paths under ``--src`` that must exist.
         labels: How change masks encode classes (0 = unchanged).
         items: ``items(ctx)`` yields the split's :class:`ChangeItem` (or :class:`Skip`).
         tasks: ``("SEG",)`` or ``("SEG", "CCD")``.
-        notes: Conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
 
-    def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
-        for item in items(ctx):
-            if isinstance(item, Skip):
-                yield item
-                continue
-            yield from convert_pair(name=name, ctx=ctx, item=item, labels=labels)
+    def convert_one(ctx: ConvertContext, item: ChangeItem) -> Iterator[Record | Skip]:
+        return convert_pair(name=card.name, ctx=ctx, item=item, labels=labels)
 
-    return Converter(
-        name=name,
-        title=title,
-        tasks=tasks,
-        splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
-        required=required,
-        parse=parse,
-        notes=notes,
-    )
+    parse = parse_items(items, convert_one)
+    return Converter(card, tasks=tasks, splits=splits, required=required, parse=parse)
 
 
 def abl_items(

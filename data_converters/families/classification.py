@@ -13,12 +13,14 @@ Layout: ``<root>/<class folder>/<image>``; the folder name is the label. Design 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from data_converters.base import (
     ConvertContext,
     Converter,
+    DatasetCard,
     Record,
     Skip,
     make_record,
@@ -29,6 +31,10 @@ from univlm.data.templates import cls_prompt
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp")
 CLASSIFICATION_SPLITS: tuple[str, ...] = ("train", "val", "test", "all")
+DEFAULT_NOTES = (
+    "No official split: a split list in --src is honoured when present, otherwise a stable "
+    "hash of class/file assigns 70/10/20 % to train/val/test; --split all takes everything."
+)
 
 
 def folder_to_label(folder: str) -> str:
@@ -49,35 +55,30 @@ def _read_split_list(path: Path) -> set[str]:
 
 
 def folder_per_class(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
     root: str,
-    classes: Sequence[tuple[str, str]],
-    layout: str,
+    folders: Sequence[str],
+    labels: Mapping[str, str] | None = None,
     split_list: str | None = None,
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a folder-per-class dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX of the dataset paper.
+        card: The dataset's facts; its notes default to :data:`DEFAULT_NOTES` (the split rule).
         root: Folder under ``--src`` holding the class folders (``"."`` for ``--src`` itself).
-        classes: ``(folder name, label)`` pairs in the dataset's documented order.
-        layout: Native layout tree for error messages and docs.
+        folders: Class folder names in the dataset's documented order.
+        labels: Label of a folder whose :func:`folder_to_label` spelling is wrong (glued words).
         split_list: Optional split-list file name under ``--src`` with ``{split}``, e.g.
             ``"uc_merced-{split}.txt"``; used when present.
-        notes: Extra conventions for the docs.
 
     Returns:
         The :class:`Converter`.
     """
-    labels = [label for _, label in classes]
+    name = card.name
+    overrides = labels or {}
+    classes = [(f, overrides.get(f, folder_to_label(f))) for f in folders]
+    candidates = [label for _, label in classes]
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
         base = ctx.src / root
@@ -111,25 +112,16 @@ def folder_per_class(
                     rid=f"{name}-{ctx.split}-{slug(folder)}-{slug(path.stem)}-cls",
                     images=[info.rel],
                     task="CLS",
-                    prompt=cls_prompt(labels),
+                    prompt=cls_prompt(candidates),
                     answer=label,
                     source=f"{name}/{ctx.split}",
-                    targets={"label": label, "classes": labels},
+                    targets={"label": label, "classes": candidates},
                 )
 
     return Converter(
-        name=name,
-        title=title,
+        card if card.notes else replace(card, notes=DEFAULT_NOTES),
         tasks=("CLS",),
         splits=CLASSIFICATION_SPLITS,
-        url=url,
-        citation=citation,
-        layout=layout,
-        required=(f"{root}/", f"{root}/{classes[0][0]}/") if root != "." else (f"{classes[0][0]}/",),
+        required=(f"{root}/", f"{root}/{folders[0]}/") if root != "." else (f"{folders[0]}/",),
         parse=parse,
-        notes=notes
-        or (
-            "No official split: a split list in --src is honoured when present, otherwise a stable "
-            "hash of class/file assigns 70/10/20 % to train/val/test; --split all takes everything."
-        ),
     )

@@ -22,7 +22,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from data_converters.base import ConvertContext, Converter, ImageInfo, Record, Skip, make_record, slug
+from data_converters.base import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    ImageInfo,
+    Record,
+    Skip,
+    make_record,
+    slug,
+)
 from univlm.codecs.boxes import format_box, normalize_box
 from univlm.data.templates import ref_prompt, vg_prompt
 
@@ -114,31 +123,19 @@ def _object_fields(obj: ET.Element, text_tag: str) -> tuple[list[float], str] | 
 
 
 def voc_grounding(
-    *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
-    ann_dir: str,
-    img_dir: str,
-    split_file: str,
-    text_tag: str = "description",
-    notes: str = "",
+    card: DatasetCard, *, ann_dir: str, img_dir: str, split_file: str, text_tag: str = "description"
 ) -> Converter:
     """Build the converter of a VOC-XML grounding dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         ann_dir: Folder of the XML files under ``--src``.
         img_dir: Folder of the images under ``--src``.
         split_file: Split-file path under ``--src`` with ``{split}`` (global object indices).
         text_tag: Child element of ``<object>`` holding the expression.
-        notes: Extra conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
@@ -180,7 +177,7 @@ def voc_grounding(
                     continue
                 box, text = fields
                 yield from grounding_records(
-                    name=name,
+                    name=card.name,
                     ctx=ctx,
                     key=f"{slug(xml_path.stem)}-{obj_index}",
                     info=info,
@@ -189,15 +186,10 @@ def voc_grounding(
                 )
 
     return Converter(
-        name=name,
-        title=title,
+        card,
         tasks=("VG", "REF"),
         default_tasks=("VG",),
         splits=GROUNDING_SPLITS,
-        url=url,
-        citation=citation,
-        layout=layout,
         required=(f"{ann_dir}/", f"{img_dir}/", split_file),
         parse=parse,
-        notes=notes,
     )

@@ -28,6 +28,7 @@ from typing import Any
 from data_converters.base import (
     ConvertContext,
     Converter,
+    DatasetCard,
     ImageInfo,
     Record,
     Skip,
@@ -111,32 +112,26 @@ def _targets(
 
 
 def llava_instructions(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
     json_file: str,
     image_dir: str,
     splits: tuple[str, ...] = ("train",),
     tag_map: dict[str, str] | None = None,
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a GeoChat-style LLaVA instruction file.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         json_file: The instruction JSON under ``--src``.
         image_dir: Image folder under ``--src``.
         splits: Accepted split names (the file is one split).
         tag_map: Dataset tag (lower case, no brackets) -> our task; GeoChat's by default.
-        notes: Extra conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
+    name = card.name
     tags = dict(GEOCHAT_TAGS if tag_map is None else tag_map)
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
@@ -191,14 +186,9 @@ def llava_instructions(
                 )
 
     return Converter(
-        name=name,
-        title=title,
+        card,
         tasks=("VQA", "CAP", "VG", "REF"),
         splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
         required=(json_file, f"{image_dir}/"),
         parse=parse,
-        notes=notes,
     )

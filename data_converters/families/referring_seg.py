@@ -37,6 +37,7 @@ import numpy as np
 from data_converters.base import (
     ConvertContext,
     Converter,
+    DatasetCard,
     ImageInfo,
     Record,
     Skip,
@@ -141,32 +142,26 @@ def _mask(ann: dict, info: ImageInfo, where: str) -> np.ndarray | Skip:
 
 
 def refcoco_style(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
     instances_file: str,
     refs_files: Sequence[str],
     image_dir: str,
     splits: tuple[str, ...],
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a RefCOCO-style referring-segmentation dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         instances_file: COCO instances JSON under ``--src``.
         refs_files: Candidate refs files under ``--src``, first existing wins (JSON before pickle).
         image_dir: Image folder under ``--src``.
         splits: Split names used in the refs' ``split`` field.
-        notes: Conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
+    name = card.name
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
         refs_path = next(ctx.src / f for f in refs_files if (ctx.src / f).is_file())
@@ -215,16 +210,11 @@ def refcoco_style(
                 )
 
     return Converter(
-        name=name,
-        title=title,
+        card,
         tasks=("SEG",),
         splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
         required=(instances_file, "|".join(refs_files), f"{image_dir}/"),
         parse=parse,
-        notes=notes,
     )
 
 
@@ -240,34 +230,28 @@ def _groups(items: list[tuple[str, np.ndarray]], size: int) -> list[list[tuple[s
 
 
 def multi_referring_coco(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
     annotation_file: Callable[[str], str],
     image_dir: Callable[[str], str],
     splits: tuple[str, ...],
     description_key: str = "description",
     group_size: int = 3,
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a COCO-JSON dataset with a description per instance (multi-referring SEG).
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         annotation_file: ``split -> path`` of the split's COCO JSON under ``--src``.
         image_dir: ``split -> image folder`` under ``--src``.
         splits: Splits.
         description_key: Annotation field holding the instance's description.
         group_size: Most instances per record.
-        notes: Conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
+    name = card.name
 
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
         ann_path = ctx.src / annotation_file(ctx.split)
@@ -319,15 +303,10 @@ def multi_referring_coco(
                 )
 
     return Converter(
-        name=name,
-        title=title,
+        card,
         tasks=("SEG",),
         splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
         required=lambda split: (annotation_file(split), f"{image_dir(split)}/"),
         parse=parse,
-        notes=notes,
     )
 

@@ -30,7 +30,8 @@ Design choices:
   its image, is skipped with a reason; nothing is silently dropped.
 
 Helpers shared with the change and referring families: :func:`load_rgb`, :func:`load_label`,
-:func:`save_index_png`, :func:`grid_classes`, :func:`tile_windows`.
+:func:`save_index_png`, :func:`grid_classes`, :func:`tile_windows`. Helpers for the per-dataset
+``items`` functions: :func:`paired_items`, :func:`split_names`, :func:`checked_item`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
-from data_converters.base import ConvertContext, Converter, Record, Skip, make_record, slug
+from data_converters.base import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    Record,
+    Skip,
+    make_record,
+    parse_items,
+    slug,
+)
 from univlm.codecs.masks import downsample_mask, encode_mask, mask_to_coco_rle
 from univlm.data.templates import multi_seg_prompt, seg_prompt
 
@@ -325,28 +335,19 @@ def convert_item(
 
 
 def semantic_segmentation(
+    card: DatasetCard,
     *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
     splits: tuple[str, ...],
     required: tuple[str, ...] | Callable[[str], tuple[str, ...]],
     fmt: LabelFormat,
     items: Callable[[ConvertContext], Iterable[SegItem | Skip]],
     crop: int | None = None,
     stride: int | None = None,
-    notes: str = "",
 ) -> Converter:
     """Build the converter of a semantic-segmentation dataset.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         splits: Splits with labels (unlabelled test splits are left out).
         required: Paths under ``--src`` that must exist (see :class:`~data_converters.base.Converter`).
         fmt: How the label images encode classes.
@@ -354,28 +355,16 @@ def semantic_segmentation(
             label is missing).
         crop: Square crop side for large images; None keeps images whole.
         stride: Crop stride; ``crop`` when None.
-        notes: Conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
 
-    def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
-        for item in items(ctx):
-            if isinstance(item, Skip):
-                yield item
-                continue
-            yield from convert_item(name=name, ctx=ctx, item=item, fmt=fmt, crop=crop, stride=stride)
+    def convert_one(ctx: ConvertContext, item: SegItem) -> Iterator[Record | Skip]:
+        return convert_item(name=card.name, ctx=ctx, item=item, fmt=fmt, crop=crop, stride=stride)
 
-    return Converter(
-        name=name,
-        title=title,
-        tasks=("SEG",),
-        splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
-        required=required,
-        parse=parse,
-        notes=notes,
-    )
+    parse = parse_items(items, convert_one)
+    return Converter(card, tasks=("SEG",), splits=splits, required=required, parse=parse)
 
 
 def paired_items(
@@ -405,3 +394,17 @@ def paired_items(
             yield Skip("missing label", str(label))
             continue
         yield SegItem(key=slug(prefix + path.stem), image=path, label=label)
+
+
+def split_names(path: Path) -> list[str]:
+    """The names a split-list file holds, one per line (stripped; blank lines ignored)."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def checked_item(key: str, image: Path, label: Path) -> SegItem | Skip:
+    """``SegItem(key, image, label)``, or ``Skip("missing image")`` / ``Skip("missing label")``."""
+    if not image.is_file():
+        return Skip("missing image", str(image))
+    if not label.is_file():
+        return Skip("missing label", str(label))
+    return SegItem(key, image, label)

@@ -20,9 +20,23 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from data_converters.base import ConvertContext, Converter, ImageInfo, Record, Skip, make_record, read_json
+from data_converters.base import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    ImageInfo,
+    Record,
+    Skip,
+    make_record,
+    read_json,
+)
 from univlm.data.templates import vqa_prompt
 
+RSVQA_CITATION = (
+    "@article{lobry2020rsvqa, title={RSVQA: Visual question answering for remote sensing data}, "
+    "author={Lobry, Sylvain and Marcos, Diego and Murray, Jesse and Tuia, Devis}, journal={IEEE TGRS}, "
+    "volume={58}, number={12}, pages={8555--8566}, year={2020}}"
+)
 ANSWER_TYPES: dict[str, str] = {
     "presence": "presence",
     "count": "count",
@@ -72,31 +86,19 @@ def _by_id(items: Any, what: str, path: str) -> dict[int, dict]:
 
 
 def rsvqa(
-    *,
-    name: str,
-    title: str,
-    url: str,
-    citation: str,
-    layout: str,
-    prefix: str,
-    image_dir: str,
-    splits: tuple[str, ...],
-    image_ext: str = ".tif",
-    notes: str = "",
+    card: DatasetCard, *, prefix: str, image_dir: str, splits: tuple[str, ...], image_ext: str = ".tif"
 ) -> Converter:
     """Build an RSVQA-style converter.
 
     Args:
-        name: Registry name.
-        title: Dataset title.
-        url: Download page.
-        citation: BibTeX.
-        layout: Native layout tree.
+        card: The dataset's facts (name, link, citation, layout, notes).
         prefix: File prefix (``"LR"`` or ``"USGS"``).
         image_dir: Image folder under ``--src``.
         splits: Split names as they appear in the file names.
         image_ext: Image file extension.
-        notes: Extra conventions for the docs.
+
+    Returns:
+        The :class:`Converter`.
     """
     files = {kind: f"{prefix}_split_{{split}}_{kind}.json" for kind in ("questions", "answers", "images")}
 
@@ -138,7 +140,7 @@ def rsvqa(
                     yield Skip("no active answer", f"{paths['questions'].name}#{q['id']}")
                     continue
                 yield vqa_record(
-                    name=name,
+                    name=card.name,
                     ctx=ctx,
                     key=f"{img_id}-{q['id']}",
                     info=info,
@@ -148,14 +150,5 @@ def rsvqa(
                 )
 
     return Converter(
-        name=name,
-        title=title,
-        tasks=("VQA",),
-        splits=splits,
-        url=url,
-        citation=citation,
-        layout=layout,
-        required=(f"{image_dir}/", *files.values()),
-        parse=parse,
-        notes=notes,
+        card, tasks=("VQA",), splits=splits, required=(f"{image_dir}/", *files.values()), parse=parse
     )

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from data_converters.base import ConvertContext, Converter, Record, Skip, read_json, slug
+from data_converters.base import ConvertContext, Converter, DatasetCard, Record, Skip, read_json, slug
 from data_converters.families.captions import caption_records, unique_sentences
 from data_converters.families.grounding_voc import grounding_records
 from data_converters.families.vqa_json import vqa_record
@@ -186,19 +186,22 @@ def vrsbench(
     def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
         return parse_task(ctx, kind, name)
 
-    return Converter(
+    card = DatasetCard(
         name=name,
         title=title,
-        tasks=tasks,
-        default_tasks=default_tasks,
-        splits=("val", "train"),
         url=VRSBENCH_URL,
         citation=VRSBENCH_CITATION,
         layout=LAYOUT,
+        notes="val = the released benchmark (EVAL files); train = per-image annotation JSONs.",
+    )
+    return Converter(
+        card,
+        tasks=tasks,
+        default_tasks=default_tasks,
+        splits=("val", "train"),
         required=lambda split: (
             EVAL_FILES[kind] if split == "val" else "Annotations_train/",
             f"Images_{split}/",
         ),
         parse=parse,
-        notes="val = the released benchmark (EVAL files); train = per-image annotation JSONs.",
     )

@@ -7,22 +7,10 @@ import re
 
 import pytest
 
-from tests.inference._tiny import one_torch_thread, save_tiny_univlm, tiny_image
+from tests.inference._tiny import one_torch_thread
 from univlm.cli.chat import main, run_chat
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(save_tiny_univlm(tmp_path_factory.mktemp("tiny_univlm_chat")))
-
-
-@pytest.fixture(scope="module")
-def image_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "scene.png"
-    tiny_image(64, 48).save(path)
-    return str(path)
 
 
 def test_chat_answers_each_turn_until_exit(model_dir, image_path, capsys):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from univlm.cli.decode_mask import main
+from univlm.cli.decode_mask import OVERLAY_ALPHA, main
 from univlm.codecs.masks import coco_rle_to_mask, decode_mask, encode_mask
+from univlm.inference.overlay import colour_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TWO_BLOCKS = "First <seg>others *2| car *2\n others *4\n others *4\n others *4\n</seg> then <seg>road *4\n" + (
@@ -71,6 +72,9 @@ def test_like_and_overlay(tmp_path, answer, capsys):
         pixels = np.array(overlay)
     assert not np.array_equal(pixels[0, 0], pixels[0, 11])  # (0, 0) is building, (0, 11) is not
     np.testing.assert_array_equal(pixels[0, 11], [200, 200, 200])
+    # Same colours as ``univlm predict --save-overlay``: the shared palette, blended at OVERLAY_ALPHA.
+    expected = (1 - OVERLAY_ALPHA) * 200 + OVERLAY_ALPHA * np.asarray(colour_for(1), dtype=np.float32)
+    np.testing.assert_array_equal(pixels[0, 0], expected.astype(np.uint8))
 
 
 def test_shipped_example(tmp_path, capsys):

@@ -6,23 +6,11 @@ import json
 
 import pytest
 
-from tests.inference._tiny import one_torch_thread, save_tiny_univlm, tiny_image
+from tests.inference._tiny import one_torch_thread
 from univlm.cli import main as dispatch
 from univlm.cli.predict import main
 
 _threads = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return str(save_tiny_univlm(tmp_path_factory.mktemp("tiny_univlm_cli")))
-
-
-@pytest.fixture(scope="module")
-def image_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("img") / "scene.png"
-    tiny_image(80, 50).save(path)
-    return str(path)
 
 
 def test_json_output_schema_for_vg(model_dir, image_path, capsys):

@@ -7,7 +7,16 @@ import json
 import pytest
 
 import data_converters
-from data_converters import ConvertContext, Converter, LayoutError, Skip, convert, get_converter, make_record
+from data_converters import (
+    ConvertContext,
+    Converter,
+    DatasetCard,
+    LayoutError,
+    Skip,
+    convert,
+    get_converter,
+    make_record,
+)
 from tests.data_converters.helpers import fake_dir
 
 EXPECTED = {
@@ -30,10 +39,10 @@ def _toy(records, tasks=("CLS",)):
     def parse(ctx: ConvertContext):
         yield from records(ctx)
 
-    return Converter(
-        name="toy", title="Toy", tasks=tasks, splits=("train",), url="https://example.org", citation="-",
-        layout="<src>/\n  a/\n", required=("a/",), parse=parse,
-    )  # fmt: skip
+    card = DatasetCard(
+        name="toy", title="Toy", url="https://example.org", citation="-", layout="<src>/\n  a/\n"
+    )
+    return Converter(card, tasks=tasks, splits=("train",), required=("a/",), parse=parse)
 
 
 def _cls(ctx, i, label="x"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_converters import LayoutError, convert, get_converter
+from data_converters import DatasetCard, LayoutError, convert, get_converter
 from data_converters.families.semantic_seg import semantic_segmentation, tile_windows
 from tests.data_converters.helpers import corrupt, expected, fake_dir
 from univlm.codecs.masks import coco_rle_to_mask, decode_mask, downsample_mask
@@ -129,9 +129,9 @@ def test_large_tiles_are_cut_into_crops(tmp_path):
     from univlm.data.schema import validate_record
 
     conv = semantic_segmentation(
-        name="potsdam-crop", title="Potsdam cropped", url="-", citation="-", layout="-", splits=("train",),
-        required=("2_Ortho_RGB/",), fmt=potsdam.FORMAT, items=potsdam.items, crop=32,
-    )
+        DatasetCard(name="potsdam-crop", title="Potsdam cropped", url="-", citation="-", layout="-"),
+        splits=("train",), required=("2_Ortho_RGB/",), fmt=potsdam.FORMAT, items=potsdam.items, crop=32,
+    )  # fmt: skip
     out = tmp_path / "crop.jsonl"
     summary = convert(conv, fake_dir("potsdam"), out, split="train", images_root=tmp_path, progress=False)
     records = [json.loads(line) for line in out.read_text().splitlines()]

@@ -76,7 +76,12 @@ def test_image_tokens_replace_placeholders_one_to_one(dense):
     with torch.no_grad():
         out = dense(**batch)
     assert out.logits.shape == (*batch["input_ids"].shape, dense.config.text_config.vocab_size)
-    assert out.image_hidden_states.shape == (3 * N_IMG, dense.config.text_config.hidden_size)
+    # transformers renamed the field during 5.x: image_hidden_states, later image_outputs.pooler_output.
+    image_outputs = getattr(out, "image_outputs", None)
+    features = image_outputs.pooler_output if image_outputs is not None else out.image_hidden_states
+    if isinstance(features, (list, tuple)):
+        features = torch.cat(list(features))  # (images x tokens, D)
+    assert features.shape == (3 * N_IMG, dense.config.text_config.hidden_size)
 
 
 def test_placeholder_count_mismatch_is_an_error(dense):
@@ -325,3 +330,24 @@ def test_anyres_mode_matches_transformers_llava_onevision():
         ours = model(input_ids=ids, pixel_values=pixel_values, image_sizes=image_sizes).logits
         theirs = stock(input_ids=ids, pixel_values=pixel_values, image_sizes=image_sizes).logits
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+
+
+def test_sincos_vision_positions():
+    from univlm.models.modeling_univlm import init_vision_positions_sincos, sincos_2d_table
+
+    table = sincos_2d_table(8, 64)  # (64 positions, 64 channels)
+    assert table.shape == (64, 64)
+    assert torch.cdist(table, table).add(torch.eye(64) * 1e3).min() > 0.1  # every position distinct
+    # Channel 0 is sin(y * 1) and channel 32 sin(x * 1): rows of the grid share y, columns share x.
+    grid = table.reshape(8, 8, 64)
+    assert torch.allclose(grid[:, 0, 0], torch.sin(torch.arange(8.0)))
+    assert torch.allclose(grid[0, :, 32], torch.sin(torch.arange(8.0)))
+    assert torch.equal(grid[3, :, :32], grid[3, :1, :32].expand(8, 32))
+    model = UniVLMForConditionalGeneration(get_preset("tiny"))
+    init_vision_positions_sincos(model)
+    weights = [m.position_embedding.weight for m in model.modules() if hasattr(m, "position_embedding")]
+    assert len(weights) == 1 and torch.equal(weights[0].detach(), table) and weights[0].requires_grad
+    with pytest.raises(ValueError, match="exactly 1"):
+        init_vision_positions_sincos(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="4 channels"):
+        sincos_2d_table(8, 2)

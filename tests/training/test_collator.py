@@ -51,6 +51,29 @@ def test_padded_layout_and_errors():
         PaddingFreeCollator()([{"messages": []}])
 
 
+@pytest.mark.parametrize("weighting, exponent", [("square", 0.5), ("sample", 1.0)])
+def test_loss_weights_per_sample(weighting, exponent):
+    feats = _features([4, 6, 9])
+    flat = PaddingFreeCollator(loss_weighting=weighting)(feats)
+    padded = PaddedCollator(pad_token_id=0, loss_weighting=weighting)(feats)
+    bounds = [0, 4, 10, 19]
+    for i in range(3):
+        labels = flat["labels"][0, bounds[i] : bounds[i + 1]]
+        weights = flat["loss_weight"][0, bounds[i] : bounds[i + 1]]
+        n = int((labels != IGNORE_INDEX).sum())
+        assert torch.allclose(weights[labels != IGNORE_INDEX], torch.full((n,), n**-exponent))
+        assert (weights[labels == IGNORE_INDEX] == 0).all()
+        # Padded rows carry the same weights (their first label is not dropped, so n may be one more).
+        n_pad = int((padded["labels"][i] != IGNORE_INDEX).sum())
+        assert torch.allclose(padded["loss_weight"][i].max(), torch.tensor(n_pad**-exponent))
+    if weighting == "sample":  # every sample then weighs 1 in total
+        totals = [float(flat["loss_weight"][0, a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:])]
+        assert totals == pytest.approx([1.0, 1.0, 1.0])
+    assert "loss_weight" not in PaddingFreeCollator()(feats)  # token weighting sends nothing
+    with pytest.raises(ValueError, match="loss_weighting"):
+        PaddingFreeCollator(loss_weighting="tokens")
+
+
 def _qwen2(attn="sdpa"):
     from transformers import Qwen2Config, Qwen2ForCausalLM
 

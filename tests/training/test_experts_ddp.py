@@ -60,7 +60,7 @@ def test_gradient_checkpointing_keeps_routing():
     for checkpointing in (False, True):
         model = _stage2_model()
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         batch = _text_batch(expert=0)
         batch["expert_ids"] = torch.tensor([[0] * 6 + [2] * 6, [1] * 12])  # per-token routing
         model(**batch).loss.backward()

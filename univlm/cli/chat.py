@@ -12,13 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
-from univlm.cli.predict import (
-    add_model_arguments,
-    check_images,
-    generation_options,
-    load_predictor,
-    routing_note,
-)
+from univlm.cli.predict import add_model_arguments, generation_options, parse_and_load, routing_note
 
 PROG = "univlm chat"
 EXIT_COMMANDS = frozenset({"/exit", "/quit"})
@@ -86,12 +80,8 @@ def main(argv: Sequence[str] | None = None, stdin: IO[str] | None = None) -> int
         prog=PROG, description="Multi-turn chat about one image or an image pair."
     )
     add_model_arguments(parser)
-    args = parser.parse_args(argv)
-    check_images(parser, args.images)
-    try:
-        predictor = load_predictor(args)
-    except (OSError, ValueError) as err:
-        print(f"{PROG}: cannot load model from {args.model}: {err}", file=sys.stderr)
+    args, predictor = parse_and_load(parser, argv)
+    if predictor is None:
         return 1
     source = sys.stdin if stdin is None else stdin
     interactive = source.isatty() if hasattr(source, "isatty") else False

@@ -21,19 +21,6 @@ from typing import IO, Any
 
 PROG = "univlm decode-mask"
 FORMATS = ("png", "npy", "coco-json")
-# Distinct, colour-blind-friendly-ish colours (Tableau 10); label index 1 gets the first one.
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (188, 189, 34),
-    (23, 190, 207),
-    (127, 127, 127),
-)
 OVERLAY_ALPHA = 0.5
 
 
@@ -105,36 +92,6 @@ def _summary(name: str, mask: Any, height: int, width: int) -> str:
     else:
         repairs = "none"
     return f"{name}: grid {g}x{g} -> {width}x{height}, cells: {cells}, repairs: {repairs}"
-
-
-def _draw_overlay(base: Any, full: Any, labels: list[str]) -> Any:
-    """Blend label colours onto ``base`` and add a legend strip below it."""
-    import numpy as np
-    from PIL import Image, ImageDraw, ImageFont
-
-    rgb = np.asarray(base.convert("RGB"), dtype=np.float32)  # (H, W, 3)
-    colours = np.zeros((len(labels), 3), dtype=np.float32)
-    for i in range(1, len(labels)):
-        colours[i] = PALETTE[(i - 1) % len(PALETTE)]
-    fg = full > 0  # (H, W)
-    rgb[fg] = (1 - OVERLAY_ALPHA) * rgb[fg] + OVERLAY_ALPHA * colours[full[fg]]
-    blended = Image.fromarray(rgb.round().clip(0, 255).astype(np.uint8), mode="RGB")
-
-    present = [i for i in range(1, len(labels)) if (full == i).any()] or []
-    font = ImageFont.load_default()
-    line_h, pad, swatch = 16, 4, 12
-    entries = [(PALETTE[(i - 1) % len(PALETTE)], labels[i]) for i in present] or [(None, "no foreground")]
-    legend_h = pad * 2 + line_h * len(entries)
-    out = Image.new("RGB", (blended.width, blended.height + legend_h), (255, 255, 255))
-    out.paste(blended, (0, 0))
-    draw = ImageDraw.Draw(out)
-    y = blended.height + pad
-    for colour, text in entries:
-        if colour is not None:
-            draw.rectangle([pad, y + 2, pad + swatch, y + 2 + swatch], fill=colour, outline=(0, 0, 0))
-        draw.text((pad * 2 + swatch, y + 1), text, fill=(0, 0, 0), font=font)
-        y += line_h
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,8 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
         print(_summary(name, mask, h, w))
         if overlay_base is not None:
-            base_full = mask.upsample(overlay_base.height, overlay_base.width)
-            picture = _draw_overlay(overlay_base, base_full, mask.labels)
+            # Imported here: the overlay module is only needed with --overlay.
+            from univlm.inference.overlay import render_overlay
+
+            picture = render_overlay(
+                overlay_base,
+                mask_arrays=[mask.upsample(overlay_base.height, overlay_base.width)],
+                mask_labels=[mask.labels],
+                alpha=OVERLAY_ALPHA,
+            )
             if args.overlay_out:
                 overlay_path = _numbered(Path(args.overlay_out), i, len(masks))
             elif out_path is not None:

@@ -59,6 +59,31 @@ def load_predictor(args: argparse.Namespace) -> Any:
     )
 
 
+def parse_and_load(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, Any | None]:
+    """Parse the arguments of ``predict`` or ``chat``, check the images and load the predictor.
+
+    Args:
+        parser: The command's parser (with :func:`add_model_arguments`); its ``prog`` prefixes errors.
+        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        The parsed arguments and the predictor, or None in its place when the model cannot be loaded
+        (the reason is printed to stderr).
+
+    Raises:
+        SystemExit: On usage errors (argparse exits with code 2).
+    """
+    args = parser.parse_args(argv)
+    check_images(parser, args.images)
+    try:
+        return args, load_predictor(args)
+    except (OSError, ValueError) as err:
+        print(f"{parser.prog}: cannot load model from {args.model}: {err}", file=sys.stderr)
+        return args, None
+
+
 def generation_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of ``Predictor.predict`` taken from the parsed flags."""
     return {
@@ -100,13 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 1 when the model directory cannot be loaded, 2 on usage errors.
     """
-    parser = _parser()
-    args = parser.parse_args(argv)
-    check_images(parser, args.images)
-    try:
-        predictor = load_predictor(args)
-    except (OSError, ValueError) as err:
-        print(f"{PROG}: cannot load model from {args.model}: {err}", file=sys.stderr)
+    args, predictor = parse_and_load(_parser(), argv)
+    if predictor is None:
         return 1
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     result = predictor.predict(args.images, args.prompt, labels=labels, **generation_options(args))

@@ -333,8 +333,11 @@ def _mref_record(c: _Ctx, referable) -> dict | None:
     return c.record("mref", "SEG", T.multi_seg_prompt(descriptions), answer, targets)
 
 
-def _change_records(c: _Ctx, gen: np.random.Generator, scene, out: Path) -> list[dict]:
-    after, kind, changed, count = change_scene(gen, scene, c.d)
+def _change_records(c: _Ctx, gen: np.random.Generator, scene, out: Path) -> list[dict | None]:
+    change = change_scene(gen, scene, c.d)
+    if change is None:  # a crowded scene without buildings: no pair, both records skipped
+        return [None, None]
+    after, kind, changed, count = change
     rendered_b = render(after, c.d)
     image_b = f"images/{c.split}/{c.index:06d}_b.png"
     Image.fromarray(rendered_b.rgb).save(out / image_b, compress_level=1)

@@ -438,13 +438,14 @@ def render(scene: Scene, difficulty: Difficulty) -> Rendered:
 
 def change_scene(
     gen: np.random.Generator, scene: Scene, difficulty: Difficulty
-) -> tuple[Scene, str, list[int], int]:
+) -> tuple[Scene, str, list[int], int] | None:
     """Derive the "after" scene of a change pair by adding or removing buildings.
 
     Returns:
         ``(after, kind, changed, count)``: kind is ``added`` or ``removed``; ``changed`` lists
         object indices of the changed buildings in the scene that holds them (after for added,
-        before for removed); ``count`` is how many changed.
+        before for removed); ``count`` is how many changed. None when the scene has neither room
+        for a new building nor a building to remove (the caller counts the pair as skipped).
     """
     buildings = [k for k, o in enumerate(scene.objects) if o.cls == "building"]
     want = int(gen.integers(1, 3))
@@ -462,7 +463,7 @@ def change_scene(
             n_old = len(scene.objects)
             return after, "added", list(range(n_old, n_old + len(new))), len(new)
         if not buildings:
-            raise RuntimeError("scene has neither free space nor buildings for a change pair")
+            return None
     # Crowded scenes with no room for a new building fall through to a removal.
     removed = sorted(int(k) for k in gen.choice(buildings, size=min(want, len(buildings)), replace=False))
     objects = [o for k, o in enumerate(scene.objects) if k not in removed]

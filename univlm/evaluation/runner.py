@@ -98,6 +98,11 @@ class _Tally:
         if len(self.missing_ids) < MAX_LISTED_IDS:
             self.missing_ids.append(rid)
 
+    def count_problems(self, problems: Iterable[str]) -> None:
+        """Count parse/repair problems by kind (the text before the first ``:``)."""
+        for problem in problems:
+            self.problems[problem.split(":")[0]] += 1
+
 
 # ----------------------------------------------------------------------------------- predictions I/O
 
@@ -115,17 +120,11 @@ def read_predictions(path: str | os.PathLike[str]) -> dict[tuple[str, str | None
         PredictionsError: If a line is not a JSON object with string ``id`` and ``text``, or a key repeats.
         FileNotFoundError: If the file does not exist.
     """
+    from univlm.data.schema import RecordError, read_jsonl
+
     out: dict[tuple[str, str | None], str] = {}
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PredictionsError(f"{path}:{lineno}: json: invalid JSON: {exc.msg}") from None
-            if not isinstance(obj, dict):
-                raise PredictionsError(f"{path}:{lineno}: json: expected an object, got {type(obj).__name__}")
+    try:
+        for lineno, obj in read_jsonl(path):
             for key in ("id", "text"):
                 if not isinstance(obj.get(key), str):
                     raise PredictionsError(f"{path}:{lineno}: {key}: expected a string, got {obj.get(key)!r}")
@@ -136,6 +135,10 @@ def read_predictions(path: str | os.PathLike[str]) -> dict[tuple[str, str | None
             if key_ in out:
                 raise PredictionsError(f"{path}:{lineno}: id: duplicate prediction for {key_}")
             out[key_] = obj["text"]
+    except RecordError as exc:
+        # read_jsonl reports malformed lines in the same ``file:line: field:`` form; one exception
+        # type for every defect of a predictions file keeps callers simple.
+        raise PredictionsError(str(exc)) from None
     return out
 
 
@@ -260,13 +263,18 @@ def build_requests(
 # ---------------------------------------------------------------------------------------- generation
 
 
+def _resolve(path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> Path:
+    """``path`` under the data root, unless it is absolute or there is no root."""
+    path = Path(path)
+    return path if root is None or path.is_absolute() else Path(root) / path
+
+
 def _load_images(paths: Sequence[str], root: str | os.PathLike[str] | None) -> list[Any]:
     from PIL import Image
 
     images = []
     for p in paths:
-        full = Path(p) if root is None or Path(p).is_absolute() else Path(root) / p
-        with Image.open(full) as im:
+        with Image.open(_resolve(p, root)) as im:
             images.append(im.convert("RGB"))
     return images
 
@@ -355,9 +363,7 @@ def _image_size(record: Mapping[str, Any], root: str | os.PathLike[str] | None) 
         return int(size[0]), int(size[1])
     from PIL import Image
 
-    first = record["images"][0]
-    full = Path(first) if root is None or Path(first).is_absolute() else Path(root) / first
-    with Image.open(full) as im:
+    with Image.open(_resolve(record["images"][0], root)) as im:
         return im.size
 
 
@@ -367,9 +373,7 @@ def _load_label_mask(record: Mapping[str, Any], root: str | os.PathLike[str] | N
     if "mask" in targets:
         from PIL import Image
 
-        path = Path(targets["mask"])
-        full = path if root is None or path.is_absolute() else Path(root) / path
-        with Image.open(full) as im:
+        with Image.open(_resolve(targets["mask"], root)) as im:
             return np.asarray(im, dtype=np.int64)
     from univlm.codecs import coco_rle_to_mask
 
@@ -384,15 +388,49 @@ def _load_label_mask(record: Mapping[str, Any], root: str | os.PathLike[str] | N
     raise KeyError("targets has none of 'mask', 'mask_rle', 'instances'")
 
 
-def _decode(text: str | None, labels: Sequence[str] | None = None) -> tuple[list[Any], list[str]]:
-    """Decode every mask of an answer; returns (masks, problems)."""
+def _ground_truth_mask(
+    record: Mapping[str, Any], root: str | os.PathLike[str] | None, tally: _Tally
+) -> np.ndarray | None:
+    """:func:`_load_label_mask`, or None (the record counted as skipped) when it cannot be read."""
+    try:
+        return _load_label_mask(record, root)
+    except (KeyError, OSError) as exc:
+        tally.skipped[f"ground truth unreadable: {exc}"] += 1
+        return None
+
+
+def _answer(
+    preds: Mapping[tuple[str, str | None], str], tally: _Tally, rid: str, label: str | None = None
+) -> str | None:
+    """The prediction for ``(rid, label)``, or None (counted as missing) when there is none."""
+    text = preds.get((rid, label))
+    if text is None:
+        tally.miss(rid if label is None else f"{rid}|{label}")
+    return text
+
+
+def _answer_masks(
+    preds: Mapping[tuple[str, str | None], str],
+    tally: _Tally,
+    rid: str,
+    label: str | None = None,
+    labels: Sequence[str] | None = None,
+) -> list[Any] | None:
+    """Decode every mask of the prediction for ``(rid, label)``, counting its repairs in ``tally``.
+
+    Returns None when there is no prediction (counted as missing) and an empty list when it holds no
+    mask (counted as unparsable).
+    """
     from univlm.codecs import decode_masks
 
+    text = _answer(preds, tally, rid, label)
     if text is None:
-        return [], []
+        return None
     masks = decode_masks(text, labels=labels)
-    problems = [str(r) for m in masks for r in m.repairs]
-    return masks, problems
+    tally.count_problems(str(r) for m in masks for r in m.repairs)
+    if not masks:
+        tally.unparsable += 1
+    return masks
 
 
 def _upsample(indices: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -421,10 +459,7 @@ def _score_classification(spec, records, preds, root, tally):
         if not label:
             tally.skipped["no targets.label and no reference answer"] += 1
             continue
-        text = preds.get((rec["id"], None))
-        if text is None:
-            tally.miss(rec["id"])
-        answers.append(text)
+        answers.append(_answer(preds, tally, rec["id"]))
         labels.append(label)
         per_record_classes.append(targets.get("classes"))
         classes.update(targets.get("classes") or [])
@@ -445,10 +480,7 @@ def _score_vqa(spec, records, preds, root, tally):
         if answer is None:
             tally.skipped["no targets.answer and no reference answer"] += 1
             continue
-        text = preds.get((rec["id"], None))
-        if text is None:
-            tally.miss(rec["id"])
-        answers.append(text)
+        answers.append(_answer(preds, tally, rec["id"]))
         targets_.append(str(answer))
         types.append(targets.get("answer_type"))
     result = vqa_accuracy(answers, targets_, types, exclude=spec.options.get("exclude", ()))
@@ -484,10 +516,9 @@ def _score_grounding(spec, records, preds, root, tally):
             multi_gt += 1
         width, height = _image_size(rec, root)
         gt = targets["boxes"][0]
-        text = preds.get((rec["id"], None))
         tally.scored += 1
+        text = _answer(preds, tally, rec["id"])
         if text is None:
-            tally.miss(rec["id"])
             ious.append(0.0)
             continue
         if spec.protocol == "vrsbench":
@@ -503,8 +534,7 @@ def _score_grounding(spec, records, preds, root, tally):
                 tally.unparsable += 1
                 ious.append(0.0)
                 continue
-            for problem in parsed.problems:
-                tally.problems[problem.split(":")[0]] += 1
+            tally.count_problems(parsed.problems)
             ious.append(box_iou(denormalize_box(parsed.boxes[0].box, width, height), gt))
     summary = grounding_summary(ious, thresholds)
     scores = {k: v for k, v in summary.items() if k != "total"}
@@ -527,22 +557,12 @@ def _score_referring(spec, records, preds, root, tally):
     ignore = spec.options.get("ignore_index", 255)
     samples = []
     for rec in records:
-        try:
-            gt = _load_label_mask(rec, root)
-        except (KeyError, OSError) as exc:
-            tally.skipped[f"ground truth unreadable: {exc}"] += 1
+        gt = _ground_truth_mask(rec, root, tally)
+        if gt is None:
             continue
         tally.scored += 1
-        text = preds.get((rec["id"], None))
-        masks, problems = _decode(text)
-        for p in problems:
-            tally.problems[p.split(":")[0]] += 1
-        if text is None:
-            tally.miss(rec["id"])
-            samples.append(missing_sample(gt, ignore))
-            continue
+        masks = _answer_masks(preds, tally, rec["id"])
         if not masks:
-            tally.unparsable += 1
             samples.append(missing_sample(gt, ignore))
             continue
         pred = _foreground(masks[0], *gt.shape)
@@ -567,16 +587,8 @@ def _score_multi_referring(spec, records, preds, root, tally):
         gts = [coco_rle_to_mask(inst["rle"]) for inst in instances]
         height, width = gts[0].shape
         tally.scored += 1
-        text = preds.get((rec["id"], None))
-        masks, problems = _decode(text)
-        for p in problems:
-            tally.problems[p.split(":")[0]] += 1
-        if text is None:
-            tally.miss(rec["id"])
-        elif not masks:
-            tally.unparsable += 1
         pred_masks = []
-        for mask in masks:
+        for mask in _answer_masks(preds, tally, rec["id"]) or []:
             full = _upsample(mask.indices, height, width)  # (H, W) label indices of this block
             for index in range(1, len(mask.labels)):
                 if np.any(mask.indices == index):
@@ -596,10 +608,8 @@ def _score_semantic(spec, records, preds, root, tally):
     totals = None if class_names is None else [np.zeros(len(class_names), dtype=np.int64) for _ in range(3)]
     for rec in records:
         labels = list(rec.get("targets", {}).get("labels", []))
-        try:
-            gt = _load_label_mask(rec, root)
-        except (KeyError, OSError) as exc:
-            tally.skipped[f"ground truth unreadable: {exc}"] += 1
+        gt = _ground_truth_mask(rec, root, tally)
+        if gt is None:
             continue
         if not labels:
             tally.skipped["no targets.labels"] += 1
@@ -618,31 +628,17 @@ def _score_semantic(spec, records, preds, root, tally):
             for index, name in enumerate(labels):
                 if index == 0 or name == "others":
                     continue
-                text = preds.get((rec["id"], name))
-                if text is None:
-                    tally.miss(f"{rec['id']}|{name}")
-                    continue
-                got_any = True
-                masks, problems = _decode(text)
-                for p in problems:
-                    tally.problems[p.split(":")[0]] += 1
+                masks = _answer_masks(preds, tally, rec["id"], label=name)
+                got_any = got_any or masks is not None
                 if not masks:
-                    tally.unparsable += 1
                     continue
                 fg = _foreground(masks[0], height, width)
                 pred[fg & (pred == 0)] = index  # earlier classes keep contested pixels
             if not got_any:
                 pred[:] = -1  # no answer at all: no pixel earns credit
         else:
-            text = preds.get((rec["id"], None))
-            masks, problems = _decode(text, labels=labels)
-            for p in problems:
-                tally.problems[p.split(":")[0]] += 1
-            if text is None or not masks:
-                if text is None:
-                    tally.miss(rec["id"])
-                else:
-                    tally.unparsable += 1
+            masks = _answer_masks(preds, tally, rec["id"], labels=labels)
+            if not masks:
                 pred = np.full((height, width), -1, dtype=np.int64)
             else:
                 lookup = np.array([labels.index(n) if n in labels else -1 for n in masks[0].labels])
@@ -670,21 +666,12 @@ def _score_change(spec, records, preds, root, tally):
     ignore = spec.options.get("ignore_index", 255)
     conf = ChangeConfusion()
     for rec in records:
-        try:
-            gt = _load_label_mask(rec, root)
-        except (KeyError, OSError) as exc:
-            tally.skipped[f"ground truth unreadable: {exc}"] += 1
+        gt = _ground_truth_mask(rec, root, tally)
+        if gt is None:
             continue
         tally.scored += 1
-        text = preds.get((rec["id"], None))
-        masks, problems = _decode(text)
-        for p in problems:
-            tally.problems[p.split(":")[0]] += 1
-        if text is None or not masks:
-            if text is None:
-                tally.miss(rec["id"])
-            else:
-                tally.unparsable += 1
+        masks = _answer_masks(preds, tally, rec["id"])
+        if not masks:
             conf.update_missing(gt, ignore)
             continue
         conf.update(_foreground(masks[0], *gt.shape), gt, ignore)
@@ -705,10 +692,7 @@ def _score_caption(spec, records, preds, root, tally):
         if not references:
             tally.skipped["no targets.references and no reference answer"] += 1
             continue
-        text = preds.get((rec["id"], None))
-        if text is None:
-            tally.miss(rec["id"])
-        hyps.append(text)
+        hyps.append(_answer(preds, tally, rec["id"]))
         refs.append(list(references))
     tally.scored += len(hyps)
     result = caption_scores(hyps, refs, protocol=spec.protocol, meteor=bool(spec.options.get("meteor", True)))

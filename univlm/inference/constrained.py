@@ -501,7 +501,8 @@ def constrained_decode(
     grammar forces after it) and yields the logits for the next choice.
 
     Args:
-        model: A causal LM (``model(input_ids=..., past_key_values=..., use_cache=True, logits_to_keep=1)``).
+        model: A causal LM (``model(input_ids=..., cache=..., use_cache=True, logits_to_keep=1)``; the cache
+            keyword is ``past_key_values`` on transformers releases before the rename).
         input_ids: LongTensor (1, T) of tokens not yet in ``past_key_values``.
         grammar: Constrains the answer; None decodes freely.
         max_new_tokens: Budget of generated tokens (forced ones included).
@@ -523,6 +524,8 @@ def constrained_decode(
     """
     import torch
 
+    from univlm.models.compat import cache_kwarg, output_cache
+
     if input_ids.ndim != 2 or input_ids.shape[0] != 1:
         raise ValueError(f"constrained_decode takes one sequence (1, T), got shape {tuple(input_ids.shape)}")
     eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
@@ -531,6 +534,7 @@ def constrained_decode(
     kwargs = dict(step_kwargs or {})
     first = dict(first_kwargs or {})
     cache = past_key_values
+    cache_kw = cache_kwarg()
     current = input_ids
     if max_new_tokens <= 0:
         out.past_key_values = past_key_values
@@ -554,11 +558,11 @@ def constrained_decode(
             # logits_to_keep=1: only the last position's logits are needed (a prefill over a long prompt
             # would otherwise materialise T x vocab logits).
             result = model(
-                input_ids=current, past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs, **first
+                input_ids=current, use_cache=True, logits_to_keep=1, **{cache_kw: cache}, **kwargs, **first
             )
         first = {}
         out.forward_passes += 1
-        cache = result.past_key_values
+        cache = output_cache(result)
         logits = result.logits[0, -1]
         allowed = state.allowed_tokens() if state is not None else None
         tok = _pick(logits, allowed, temperature, top_k, generator)
@@ -587,9 +591,8 @@ def constrained_decode(
             for tok_ in chunk[:-1]:
                 one = torch.tensor([[tok_]], dtype=input_ids.dtype, device=input_ids.device)
                 with torch.no_grad():
-                    cache = model(
-                        input_ids=one, past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs
-                    ).past_key_values
+                    step = model(input_ids=one, use_cache=True, logits_to_keep=1, **{cache_kw: cache}, **kwargs)
+                    cache = output_cache(step)
                 out.forward_passes += 1
             current = torch.tensor([chunk[-1:]], dtype=input_ids.dtype, device=input_ids.device)
     out.past_key_values = cache

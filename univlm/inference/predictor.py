@@ -43,6 +43,7 @@ from univlm.inference.constrained import (
     constrained_decode,
 )
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
+from univlm.models.compat import output_cache
 from univlm.models.router import find_task_tag
 
 logger = logging.getLogger(__name__)
@@ -506,14 +507,14 @@ class Predictor:
                     k: v for k, v in first.items() if k in ("pixel_values", "image_sizes", "batch_num_images")
                 }
                 with torch.no_grad():
-                    cache = self.model(
+                    prefill = self.model(
                         input_ids=first["input_ids"][:, : len(prefix)],
-                        past_key_values=None,
                         use_cache=True,
                         logits_to_keep=1,
                         expert_ids=expert_ids,
                         **image_kwargs,
-                    ).past_key_values
+                    )
+                cache = output_cache(prefill)
                 prefix_seconds = time.perf_counter() - start
             for k in members:
                 item = prepared[k]

@@ -23,6 +23,11 @@ Design choices and their sources:
   delegated unchanged to LLaVA-OneVision's AnyRes packing.
 - Attention: ``sdpa`` on CPU, ``flash_attention_2`` when CUDA and ``flash_attn`` are present
   (:func:`pick_attn_implementation`).
+- A model trained from scratch (the ``tiny`` CPU demo) may start its vision tower's position embedding
+  from a fixed 2-D sin-cos table (:func:`init_vision_positions_sincos`, the ``posemb="sincos2d"`` of
+  big_vision's plain-ViT baselines and MAE) instead of noise, so every image token carries a position
+  the LLM can read from the first step; grounding answers are absolute coordinates. Pretrained weights
+  overwrite it, and the parameter stays trainable.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import math
 from collections.abc import Iterable
 
 import torch
@@ -56,6 +62,51 @@ def pick_attn_implementation() -> str:
 def pick_dtype() -> torch.dtype:
     """Return ``torch.bfloat16`` on CUDA and ``torch.float32`` on CPU."""
     return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+
+
+def sincos_2d_table(side: int, dim: int) -> torch.Tensor:
+    """A ``(side * side, dim)`` 2-D sin-cos position table, rows in raster order (y major).
+
+    The first half of the channels encodes y, the second x; each half is ``[sin, cos]`` over
+    ``dim // 4`` frequencies ``10000 ** (-i / (dim // 4))``. Channels beyond ``4 * (dim // 4)`` are 0.
+
+    Raises:
+        ValueError: If ``dim < 4``.
+    """
+    if dim < 4:
+        raise ValueError(f"a 2-D sin-cos table needs at least 4 channels, got {dim}")
+    quarter = dim // 4
+    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float32) / quarter)  # (Q,)
+    coords = torch.arange(side, dtype=torch.float32)
+    ys, xs = torch.meshgrid(coords, coords, indexing="ij")  # (side, side) each
+
+    def encode(pos: torch.Tensor) -> torch.Tensor:
+        angles = pos.reshape(-1, 1) * omega.reshape(1, -1)  # (side * side, Q)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)  # (side * side, 2Q)
+
+    table = torch.zeros(side * side, dim)
+    table[:, : 4 * quarter] = torch.cat([encode(ys), encode(xs)], dim=1)  # (side * side, 4Q)
+    return table
+
+
+def init_vision_positions_sincos(model: nn.Module) -> None:
+    """Overwrite the SigLIP position embedding of ``model`` with :func:`sincos_2d_table`, in place.
+
+    Args:
+        model: A univlm / LLaVA-OneVision model (or anything holding one SigLIP vision embedding).
+
+    Raises:
+        ValueError: If the model has no SigLIP position embedding, or its patch count is not a square.
+    """
+    embeddings = [m for m in model.modules() if isinstance(getattr(m, "position_embedding", None), nn.Embedding)]
+    if len(embeddings) != 1:
+        raise ValueError(f"expected exactly 1 vision position embedding, found {len(embeddings)}")
+    weight = embeddings[0].position_embedding.weight  # (num_patches, D)
+    side = math.isqrt(weight.shape[0])
+    if side * side != weight.shape[0]:
+        raise ValueError(f"{weight.shape[0]} vision positions do not form a square grid")
+    with torch.no_grad():
+        weight.copy_(sincos_2d_table(side, weight.shape[1]).to(weight.dtype))
 
 
 class GMoEMLP(nn.Module):
@@ -146,8 +197,6 @@ class UniVLMDecoderLayer(Qwen2DecoderLayer):
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
-        use_cache: bool | None = False,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         expert_ids: torch.Tensor | None = None,
         **kwargs,
@@ -163,8 +212,6 @@ class UniVLMDecoderLayer(Qwen2DecoderLayer):
             hidden_states=hidden_states,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
             position_embeddings=position_embeddings,
             **kwargs,
         )
@@ -317,9 +364,7 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
         image_sizes: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
-        use_cache: bool | None = None,
         expert_ids: torch.Tensor | None = None,
         **kwargs,
     ):
@@ -331,9 +376,7 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
             image_sizes: ``(num_images, 2)`` original (H, W); used by AnyRes only.
             attention_mask: ``(B, T)`` padding mask.
             position_ids: ``(B, T)`` positions (packed sequences restart them).
-            past_key_values: KV cache.
             inputs_embeds: ``(B, T, D)`` instead of ``input_ids``.
-            use_cache: Whether to return the KV cache.
             expert_ids: ``(B,)`` or ``(B, T)`` expert per sample / token; required by G-MoE models
                 (defaults to ``config.default_expert`` with a warning), ignored by dense ones.
             **kwargs: Passed to ``LlavaOnevisionModel.forward``.
@@ -361,9 +404,7 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
             image_sizes=image_sizes,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
-            use_cache=use_cache,
             **kwargs,
         )
 
@@ -390,10 +431,8 @@ class UniVLMForConditionalGeneration(UniVLMPreTrainedModel, LlavaOnevisionForCon
         image_sizes: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
-        use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
         expert_ids: torch.Tensor | None = None,
         **kwargs,
@@ -414,10 +453,8 @@ class UniVLMForConditionalGeneration(UniVLMPreTrainedModel, LlavaOnevisionForCon
             image_sizes=image_sizes,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             labels=labels,
-            use_cache=use_cache,
             logits_to_keep=logits_to_keep,
             expert_ids=expert_ids,
             **kwargs,

@@ -17,6 +17,10 @@ Design choices and their sources:
   flattened row, so features still replace placeholders 1:1.
 - ``task_index`` (per token, index into :data:`univlm.models.router.TASKS`, -1 when unknown) is metadata
   for per-task loss logging; the trainer removes it before the forward.
+- Optional ``loss_weight`` metadata (per token) re-balances long and short answers. Token averaging lets
+  long answers dominate (one 250-token mask outweighs a hundred one-word class names); InternVL 2.5's
+  "square averaging" weights each supervised token of a sample by ``1 / sqrt(n)`` (``n`` = the sample's
+  supervised tokens), sample averaging by ``1 / n``. See :data:`LOSS_WEIGHTINGS`.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ from univlm.models.router import TASKS
 
 logger = logging.getLogger(__name__)
 
-METADATA_KEYS = ("task_index",)
+METADATA_KEYS = ("task_index", "loss_weight")
 IGNORE_INDEX = -100
+# Exponent p of the per-token weight n ** -p, n = supervised tokens of the token's sample.
+LOSS_WEIGHTINGS: dict[str, float] = {"token": 0.0, "square": 0.5, "sample": 1.0}
 
 
 def _as_long(values: Any) -> torch.Tensor:
@@ -48,11 +54,26 @@ def _task_index(feature: Mapping[str, Any]) -> int:
     return TASKS.index(task) if task in TASKS else -1
 
 
-class _BaseCollator:
-    """Shared encoding step: raw records are encoded by ``encode_fn``, encoded ones pass through."""
+def _loss_weight(labels: torch.Tensor, exponent: float) -> torch.Tensor:
+    """Per-token weights ``n ** -exponent`` on one example's supervised labels (0 elsewhere)."""
+    supervised = labels != IGNORE_INDEX
+    n = int(supervised.sum())
+    return supervised.to(torch.float32) * (float(n) ** -exponent if n else 0.0)
 
-    def __init__(self, encode_fn: Callable[[Mapping[str, Any]], dict] | None = None):
+
+class _BaseCollator:
+    """Shared encoding step: raw records are encoded by ``encode_fn``, encoded ones pass through.
+
+    Raises:
+        ValueError: If ``loss_weighting`` is not a key of :data:`LOSS_WEIGHTINGS`.
+    """
+
+    def __init__(self, encode_fn: Callable[[Mapping[str, Any]], dict] | None = None, loss_weighting: str = "token"):
+        if loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting must be one of {sorted(LOSS_WEIGHTINGS)}, got {loss_weighting!r}")
         self.encode_fn = encode_fn
+        # "token" is TRL's own loss: no weights are sent, so nothing in the trainer changes.
+        self.weight_exponent = LOSS_WEIGHTINGS[loss_weighting] if loss_weighting != "token" else None
 
     def _encode(self, features: Sequence[Mapping[str, Any]]) -> list[dict]:
         encoded = []
@@ -104,11 +125,12 @@ class PaddingFreeCollator(_BaseCollator):
         return_flash_attn_kwargs: Also return ``cu_seq_lens_q/k`` (int32) and ``max_length_q/k`` for
             flash-attention's varlen kernels.
         return_seq_idx: Also return ``seq_idx`` (int32, the example index of every token).
+        loss_weighting: ``token`` (TRL's mean over tokens), ``square`` or ``sample`` (see the module doc).
 
     Returns (from ``__call__``):
         A dict with ``input_ids``, ``labels``, ``position_ids``, ``expert_ids`` (all ``(1, N)`` int64),
-        ``pixel_values``/``image_sizes`` when the batch has images, ``task_index`` metadata, and the
-        optional flash-attention kwargs / ``seq_idx``.
+        ``pixel_values``/``image_sizes`` when the batch has images, ``task_index`` metadata (and
+        ``loss_weight`` unless ``token``), and the optional flash-attention kwargs / ``seq_idx``.
     """
 
     def __init__(
@@ -116,8 +138,9 @@ class PaddingFreeCollator(_BaseCollator):
         encode_fn: Callable[[Mapping[str, Any]], dict] | None = None,
         return_flash_attn_kwargs: bool = False,
         return_seq_idx: bool = False,
+        loss_weighting: str = "token",
     ):
-        super().__init__(encode_fn)
+        super().__init__(encode_fn, loss_weighting)
         self.return_flash_attn_kwargs = return_flash_attn_kwargs
         self.return_seq_idx = return_seq_idx
 
@@ -152,6 +175,9 @@ class PaddingFreeCollator(_BaseCollator):
             "expert_ids": torch.cat(expert_ids)[None],  # (1, N)
             "task_index": torch.cat(task_index)[None],  # (1, N)
         }
+        if self.weight_exponent is not None:
+            weights = [_loss_weight(lab, self.weight_exponent) for lab in labels]
+            batch["loss_weight"] = torch.cat(weights)[None]  # (1, N)
         batch.update(self._images(encoded))
         if self.return_seq_idx:
             batch["seq_idx"] = torch.cat(seq_idx)[None]  # (1, N)
@@ -170,10 +196,11 @@ class PaddedCollator(_BaseCollator):
         pad_token_id: Token id written into padding positions (masked out by ``attention_mask``).
         encode_fn: As for :class:`PaddingFreeCollator`.
         pad_to_multiple_of: Round the padded length up to a multiple of this.
+        loss_weighting: As for :class:`PaddingFreeCollator`.
 
     Returns (from ``__call__``):
         ``input_ids``, ``attention_mask``, ``labels`` (``(B, T)``, -100 on padding), ``expert_ids`` ``(B,)``,
-        ``pixel_values``/``image_sizes`` when present and ``task_index`` metadata ``(B, T)``.
+        ``pixel_values``/``image_sizes`` when present and ``task_index`` (and ``loss_weight``) metadata ``(B, T)``.
     """
 
     def __init__(
@@ -181,8 +208,9 @@ class PaddedCollator(_BaseCollator):
         pad_token_id: int,
         encode_fn: Callable[[Mapping[str, Any]], dict] | None = None,
         pad_to_multiple_of: int | None = None,
+        loss_weighting: str = "token",
     ):
-        super().__init__(encode_fn)
+        super().__init__(encode_fn, loss_weighting)
         self.pad_token_id = int(pad_token_id)
         self.pad_to_multiple_of = pad_to_multiple_of
 
@@ -216,5 +244,7 @@ class PaddedCollator(_BaseCollator):
             "expert_ids": torch.tensor([self._expert_id(f) for f in encoded], dtype=torch.long),  # (B,)
             "task_index": task_index,
         }
+        if self.weight_exponent is not None:
+            batch["loss_weight"] = torch.stack([_loss_weight(row, self.weight_exponent) for row in labels])  # (B, T)
         batch.update(self._images(encoded))
         return batch

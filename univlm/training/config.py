@@ -36,6 +36,8 @@ class TrainConfig:
     tokenizer: str | None = None
     tokenizer_vocab_size: int = 600
     model_overrides: dict = dataclasses.field(default_factory=dict)
+    # A preset built from scratch: "random" (transformers' init) or "sincos" vision position embedding.
+    vision_position_init: str = "random"
     # Data.
     data_root: str = "data/synthetic"
     train_file: str = "train.jsonl"
@@ -51,6 +53,9 @@ class TrainConfig:
     # Optimisation (TRL SFTConfig / TrainingArguments names).
     output_dir: str = "outputs/stage1"
     learning_rate: float = 1e-5
+    # Per-module rates (None = learning_rate), as LLaVA-NeXT's mm_vision_tower_lr / mm_projector_lr.
+    vision_tower_lr: float | None = None
+    projector_lr: float | None = None
     lr_scheduler_type: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
@@ -63,6 +68,8 @@ class TrainConfig:
     bf16: bool | None = None
     attn_implementation: str | None = None
     padding_free: bool = True
+    # How answers of different lengths share the loss: token (TRL's mean), square (InternVL 2.5), sample.
+    loss_weighting: str = "token"
     seed: int = 0
     logging_steps: int = 10
     save_steps: int = 500
@@ -84,6 +91,18 @@ class TrainConfig:
     eval_max_new_tokens: int = 32
     eval_max_mask_tokens: int = 320
     eval_batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        from univlm.training.collator import LOSS_WEIGHTINGS
+
+        if self.vision_position_init not in ("random", "sincos"):
+            raise ValueError(
+                f"config field 'vision_position_init': expected 'random' or 'sincos', got {self.vision_position_init!r}"
+            )
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"config field 'loss_weighting': expected one of {sorted(LOSS_WEIGHTINGS)}, got {self.loss_weighting!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -96,6 +96,12 @@ def _save_final(trainer: UniVLMSFTTrainer, output_dir: Path, payload: dict) -> N
     write_json_atomic(output_dir / FINAL_MARKER, payload)
 
 
+def module_learning_rates(cfg: TrainConfig) -> dict[str, float]:
+    """Parameter-name prefixes with their own learning rate (``vision_tower_lr``, ``projector_lr``)."""
+    rates = {"model.vision_tower.": cfg.vision_tower_lr, "model.multi_modal_projector.": cfg.projector_lr}
+    return {prefix: lr for prefix, lr in rates.items() if lr is not None}
+
+
 def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
     """Pick the four headline figures out of an ``evaluate_model`` result (None when absent)."""
     out: dict[str, float | None] = {}
@@ -208,10 +214,12 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             # Per-example attention instead of a dense (N, N) block mask (see univlm.training.attention).
             model.set_attn_implementation(register_packed_sdpa())
         collator = PaddingFreeCollator(
-            encoder, return_flash_attn_kwargs=attn.startswith("flash") or attn == "sdpa"
+            encoder,
+            return_flash_attn_kwargs=attn.startswith("flash") or attn == "sdpa",
+            loss_weighting=cfg.loss_weighting,
         )
     else:
-        collator = PaddedCollator(processor.tokenizer.pad_token_id, encoder)
+        collator = PaddedCollator(processor.tokenizer.pad_token_id, encoder, loss_weighting=cfg.loss_weighting)
     summary_cb = RunSummaryCallback()
     trainer = UniVLMSFTTrainer(
         model=model,
@@ -220,6 +228,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         train_dataset=dataset,
         processing_class=processor,
         callbacks=[LossHistoryCallback(), summary_cb],
+        module_lrs=module_learning_rates(cfg),
     )
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     result: dict[str, Any] = {

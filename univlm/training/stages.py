@@ -71,6 +71,7 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
 
     from tokenizer_ext import resize_embeddings_for
     from univlm.models import UniVLMForConditionalGeneration, UniVLMProcessor, get_preset, preset_names
+    from univlm.models.modeling_univlm import init_vision_positions_sincos
     from univlm.models.presets import load_config
 
     attn = device_settings(cfg)["attn_implementation"]
@@ -87,13 +88,7 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
                 cfg.model, config=config, attn_implementation=attn
             )
             tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
-            vision = config.vision_config
-            processor = UniVLMProcessor.from_tokenizer(
-                tokenizer,
-                image_size=vision.image_size,
-                patch_size=vision.patch_size,
-                image_mode=config.image_mode,
-            )
+            processor = UniVLMProcessor.from_config(tokenizer, config)
             resize_embeddings_for(model, processor.tokenizer)
         else:
             raise ValueError(
@@ -113,16 +108,7 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
         tokenizer = build_tiny_qwen2_tokenizer(
             vocab_size=cfg.tokenizer_vocab_size, extra_corpus=answer_corpus(train_records or [])
         )
-    vision = config.vision_config
-    processor = UniVLMProcessor.from_tokenizer(
-        tokenizer,
-        image_size=vision.image_size,
-        patch_size=vision.patch_size,
-        image_mode=config.image_mode,
-        router_table=config.router_table,
-        expert_names=config.expert_names,
-        default_expert=config.default_expert,
-    )
+    processor = UniVLMProcessor.from_config(tokenizer, config)
     config.text_config.vocab_size = len(processor.tokenizer)
     config.image_token_id = processor.image_token_id
     config.text_config.pad_token_id = processor.tokenizer.pad_token_id
@@ -130,6 +116,8 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
     config._attn_implementation = attn
     torch.manual_seed(cfg.seed)
     model = UniVLMForConditionalGeneration(config)
+    if cfg.vision_position_init == "sincos":
+        init_vision_positions_sincos(model)
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
     return model, processor

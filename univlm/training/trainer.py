@@ -94,17 +94,54 @@ class UniVLMSFTTrainer(SFTTrainer):
     Args:
         *args, **kwargs: As for ``trl.SFTTrainer``; pass the univlm collator as ``data_collator`` and the
             ``UniVLMProcessor`` as ``processing_class``.
+        module_lrs: Learning rates for parameters under given module-name prefixes (e.g.
+            ``{"model.vision_tower.": 2e-4}``), the rest using ``args.learning_rate``; the scheduler scales
+            every group alike. LLaVA-OneVision trains its vision tower at 1/5 of the LLM's rate
+            (``mm_vision_tower_lr``); a from-scratch toy tower needs it to keep its features from collapsing.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, module_lrs: dict[str, float] | None = None, **kwargs):
+        self._module_lrs = dict(module_lrs or {})
         super().__init__(*args, **kwargs)
         self._task_stats = torch.zeros(2, len(TASKS), dtype=torch.float64)  # (loss sum, token count) per task
         self._pending_task_index: torch.Tensor | None = None
+        self._want_log_probs = False
+        self._captured: tuple[torch.Tensor, torch.Tensor] | None = None  # (log_probs, label_mask) with grad
         self.accelerator.unwrap_model(self.model).register_forward_hook(self._capture_token_losses)
+
+    def create_optimizer(self, model=None):
+        """transformers' optimizer, with the parameters under ``module_lrs`` prefixes in groups of their own."""
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if not (fresh and self._module_lrs):
+            return optimizer
+        unwrapped = self.accelerator.unwrap_model(self.model if model is None else model)
+        names = {id(p): n for n, p in unwrapped.named_parameters()}
+        moved: dict[tuple[str, int], dict] = {}
+        # No step has run yet, so the optimizer holds no state and groups can be re-cut in place.
+        for index, group in enumerate(list(optimizer.param_groups)):
+            keep = []
+            for param in group["params"]:
+                name = names.get(id(param), "")
+                prefix = next((pre for pre in self._module_lrs if name.startswith(pre)), None)
+                if prefix is None:
+                    keep.append(param)
+                    continue
+                settings = {k: v for k, v in group.items() if k != "params"}
+                target = moved.setdefault((prefix, index), {**settings, "lr": self._module_lrs[prefix], "params": []})
+                target["params"].append(param)
+            group["params"] = keep
+        optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+        for group in moved.values():
+            optimizer.add_param_group(group)
+        return optimizer
 
     def _capture_token_losses(self, module, args, output) -> None:
         task_index = self._pending_task_index
         log_probs = getattr(output, "log_probs", None)
+        if self._want_log_probs and log_probs is not None and module.training:
+            self._want_log_probs = False
+            self._captured = (log_probs, output.label_mask)
         if task_index is None or log_probs is None or not module.training:
             return
         self._pending_task_index = None
@@ -119,14 +156,34 @@ class UniVLMSFTTrainer(SFTTrainer):
                     self._task_stats[1, i] += sel.sum()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """Drop collator metadata, remember each token's task for logging, then TRL's loss."""
+        """Drop collator metadata, remember each token's task for logging, then TRL's loss.
+
+        With ``loss_weight`` metadata (a collator's ``loss_weighting``), the loss is the weighted mean of
+        the same forward's token losses, scaled as TRL scales its token mean for gradient accumulation
+        and across ranks.
+        """
         task_index = inputs.get("task_index")
+        loss_weight = inputs.get("loss_weight")
         for key in METADATA_KEYS:
             inputs.pop(key, None)
         self._pending_task_index = task_index if model.training else None
-        return super().compute_loss(
+        self._want_log_probs = loss_weight is not None and model.training
+        self._captured = None
+        result = super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
+        captured, self._captured, self._want_log_probs = self._captured, None, False
+        if captured is None:
+            return result
+        log_probs, label_mask = captured
+        weight = loss_weight[:, 1:].to(log_probs.device, log_probs.dtype)  # (B, T-1), aligned with log_probs
+        weighted = (-log_probs * weight).sum() / weight.sum().clamp(min=1e-12)
+        local = label_mask.sum()
+        scale = local / (num_items_in_batch if num_items_in_batch is not None else local.clamp(min=1))
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            scale = scale * self.accelerator.num_processes
+        loss = weighted * torch.as_tensor(scale, device=weighted.device, dtype=weighted.dtype)
+        return (loss, result[1]) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add ``loss_<TASK>`` and ``loss_<granularity>`` (mean token NLL since the last log) to training logs."""

@@ -4,12 +4,13 @@
 Run: ``python tests/data/aid/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import class_folders, write_expected  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CLASSES = [
@@ -23,17 +24,9 @@ LABELS = {"BareLand": "bare land", "DenseResidential": "dense residential", "Sto
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    root = HERE / "AID"
-    shutil.rmtree(root, ignore_errors=True)
-    labels = {}
-    for cls in CLASSES:
-        (root / cls).mkdir(parents=True)
-        pixels = np.broadcast_to(rng.integers(0, 256, size=3), (48, 48, 3)).astype(np.uint8)
-        name = f"{cls.lower()}_1.jpg"
-        Image.fromarray(pixels).save(root / cls / name, quality=70)
-        if cls in LABELS:
-            labels[f"{cls}/{name}"] = LABELS[cls]
-    (HERE / "expected.json").write_text(json.dumps({"all": len(CLASSES), "labels": labels}, indent=1) + "\n")
+    files = class_folders(HERE / "AID", CLASSES, lambda cls: f"{cls.lower()}_1.jpg", 48, rng, quality=70)
+    labels = {path: LABELS[cls] for cls, path in zip(CLASSES, files) if cls in LABELS}
+    write_expected(HERE, {"all": len(CLASSES), "labels": labels})
 
 
 if __name__ == "__main__":

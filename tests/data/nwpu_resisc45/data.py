@@ -4,12 +4,13 @@
 One 32x32 JPEG per class folder (``<class>/<class>_001.jpg``). Run: ``python tests/data/nwpu_resisc45/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import class_folders, write_expected  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CLASSES = [
@@ -25,16 +26,9 @@ CLASSES = [
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    root = HERE / "NWPU-RESISC45"
-    shutil.rmtree(root, ignore_errors=True)
-    labels = {}
-    for cls in CLASSES:
-        (root / cls).mkdir(parents=True)
-        color = rng.integers(0, 256, size=3)
-        pixels = np.broadcast_to(color, (32, 32, 3)).astype(np.uint8)
-        Image.fromarray(pixels).save(root / cls / f"{cls}_001.jpg", quality=70)
-        labels[f"{cls}/{cls}_001.jpg"] = cls.replace("_", " ")
-    (HERE / "expected.json").write_text(json.dumps({"all": len(labels), "labels": labels}, indent=1) + "\n")
+    files = class_folders(HERE / "NWPU-RESISC45", CLASSES, lambda cls: f"{cls}_001.jpg", 32, rng, quality=70)
+    labels = {path: cls.replace("_", " ") for cls, path in zip(CLASSES, files)}
+    write_expected(HERE, {"all": len(labels), "labels": labels})
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@
 Two 32x32 TIFF images (train, test), five raw sentences each. Run: ``python tests/data/rsitmd/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import write_karpathy  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 IMAGES = [
@@ -28,21 +29,7 @@ IMAGES = [
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    shutil.rmtree(HERE / "images", ignore_errors=True)
-    (HERE / "images").mkdir()
-    entries, sent_id = [], 0
-    for img_id, (name, split, sentences) in enumerate(IMAGES):
-        pixels = np.broadcast_to(rng.integers(0, 256, size=3), (32, 32, 3)).astype(np.uint8)
-        Image.fromarray(pixels).save(HERE / "images" / name, compression="tiff_deflate")
-        sents = []
-        for raw in sentences:
-            sents.append({"tokens": raw.rstrip(" .").split(), "raw": raw, "imgid": img_id, "sentid": sent_id})
-            sent_id += 1
-        entries.append({"filename": name, "imgid": img_id, "sentences": sents, "split": split,
-                        "sentids": [s["sentid"] for s in sents]})  # fmt: skip
-    (HERE / "dataset_RSITMD.json").write_text(json.dumps({"images": entries, "dataset": "rsitmd"}) + "\n")
-    expected = {split: [s.replace(" .", ".") for s in sentences] for _, split, sentences in IMAGES}
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    write_karpathy(HERE, "dataset_RSITMD.json", "rsitmd", "images", IMAGES, rng, compression="tiff_deflate")
 
 
 if __name__ == "__main__":

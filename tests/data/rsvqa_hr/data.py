@@ -1,73 +1,31 @@
 #!/usr/bin/env python3
 """Write a tiny fake RSVQA-HR copy next to this script.
 
-``USGS_split_{train,val,test,test_phili}_{questions,answers,images}.json`` and ``Data/<id>.tif``. The train
-split has two active images with three questions, one withdrawn (inactive) question and one
-inactive image holding one question. val/test hold one question each.
-Run: ``python tests/data/rsvqa_hr/data.py``.
+``USGS_split_{train,val,test,test_phili}_{questions,answers,images}.json`` and ``Data/<id>.tif``,
+holding the scenario of ``tests.data._fake.rsvqa_splits`` (active and withdrawn questions and images)
+around an area question, plus one question in test_phili. Run: ``python tests/data/rsvqa_hr/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import rsvqa_splits, write_rsvqa  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREFIX, IMAGE_DIR = "USGS", "Data"
-# split -> list of (img_id, image active, [(question, type, answer, question active)])
-SPLITS = {
-    "train": [
-        (0, True, [("What is the area covered by residential buildings?", "area", "0m2", True),
-                   ("Is there a road?", "presence", "yes", True),
-                   ("How many buildings are there?", "count", "3", False)]),
-        (1, True, [("Are there more water areas than buildings?", "comp", "no", True)]),
-        (2, False, [("Is there a farmland?", "presence", "yes", True)]),
+SPLITS = rsvqa_splits(
+    ("What is the area covered by residential buildings?", "area", "0m2"),
+    test_phili=[
+        (5, True, [("What is the area covered by buildings?", "area", "between 100m2 and 1000m2", True)]),
     ],
-    "val": [(3, True, [("How many roads are there?", "count", "0", True)])],
-    "test": [(4, True, [("Is there a building?", "presence", "no", True)])],
-    "test_phili": [(5, True, [("What is the area covered by buildings?", "area", "between 100m2 and 1000m2", True)])],
-}  # fmt: skip
+)
 
 
 def main() -> None:
-    rng = np.random.default_rng(0)
-    shutil.rmtree(HERE / IMAGE_DIR, ignore_errors=True)
-    (HERE / IMAGE_DIR).mkdir()
-    qid = 0
-    expected = {}
-    for split, images in SPLITS.items():
-        qs, ans, imgs, exp = [], [], [], []
-        for img_id, img_active, questions in images:
-            pixels = np.broadcast_to(rng.integers(0, 256, size=3), (32, 32, 3)).astype(np.uint8)
-            Image.fromarray(pixels).save(HERE / IMAGE_DIR / f"{img_id}.tif", compression="tiff_deflate")
-            ids = []
-            for question, qtype, answer, q_active in questions:
-                qs.append({"id": qid, "date_added": 0.0, "img_id": img_id, "people_id": 0, "type": qtype,
-                           "question": question, "answers_ids": [qid], "active": q_active})  # fmt: skip
-                ans.append(
-                    {
-                        "id": qid,
-                        "date_added": 0.0,
-                        "question_id": qid,
-                        "people_id": 0,
-                        "answer": answer,
-                        "active": True,
-                    }
-                )
-                if img_active and q_active:
-                    exp.append([question, answer, qtype])
-                ids.append(qid)
-                qid += 1
-            imgs.append(
-                {"id": img_id, "date_added": 0.0, "people_id": 0, "questions_ids": ids, "active": img_active}
-            )
-        for kind, items in (("questions", qs), ("answers", ans), ("images", imgs)):
-            (HERE / f"{PREFIX}_split_{split}_{kind}.json").write_text(json.dumps({kind: items}) + "\n")
-        expected[split] = exp
-    expected["inactive"] = {"train": 2}
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    write_rsvqa(HERE, PREFIX, IMAGE_DIR, SPLITS, np.random.default_rng(0))
 
 
 if __name__ == "__main__":

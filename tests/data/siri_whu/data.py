@@ -4,12 +4,13 @@
 Run: ``python tests/data/siri_whu/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import class_folders, write_expected  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CLASSES = [
@@ -20,14 +21,9 @@ CLASSES = [
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    root = HERE / "12class_tif"
-    shutil.rmtree(root, ignore_errors=True)
-    for cls in CLASSES:
-        (root / cls).mkdir(parents=True)
-        pixels = np.broadcast_to(rng.integers(0, 256, size=3), (32, 32, 3)).astype(np.uint8)
-        Image.fromarray(pixels).save(root / cls / "0001.tif", compression="tiff_deflate")
+    class_folders(HERE / "12class_tif", CLASSES, lambda cls: "0001.tif", 32, rng, compression="tiff_deflate")
     labels = {"idle_land/0001.tif": "idle land", "water/0001.tif": "water"}
-    (HERE / "expected.json").write_text(json.dumps({"all": len(CLASSES), "labels": labels}, indent=1) + "\n")
+    write_expected(HERE, {"all": len(CLASSES), "labels": labels})
 
 
 if __name__ == "__main__":

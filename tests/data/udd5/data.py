@@ -5,12 +5,13 @@
 1 building, 2 road, 3 vehicle, 4 other). Run: ``python tests/data/udd5/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import write_src_gt  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 VALUES = {"vegetation": 0, "building": 1, "road": 2, "vehicle": 3, "other": 4}
@@ -23,22 +24,7 @@ IMAGES = {
 
 
 def main() -> None:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        shutil.rmtree(HERE / split, ignore_errors=True)
-        (HERE / split / "src").mkdir(parents=True)
-        (HERE / split / "gt").mkdir(parents=True)
-    expected = {}
-    for (split, name), rects in IMAGES.items():
-        index = np.zeros((H, W), dtype=np.uint8)
-        for cls, x1, y1, x2, y2 in rects:
-            index[y1:y2, x1:x2] = VALUES[cls]
-        Image.fromarray(rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)).save(
-            HERE / split / "src" / f"{name}.JPG", format="JPEG", quality=80
-        )
-        Image.fromarray(index, mode="L").save(HERE / split / "gt" / f"{name}.png")
-        expected[name] = {"split": split, "size": [W, H], "rects": rects}
-    (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    write_src_gt(HERE, IMAGES, VALUES, W, H, np.random.default_rng(0))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,13 @@
 Run: ``python tests/data/whu_rs19/data.py``.
 """
 
-import json
-import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # run from a checkout: tests.data._fake
+from tests.data._fake import class_folders, write_expected  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CLASSES = [
@@ -21,17 +22,12 @@ CLASSES = [
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    root = HERE / "RSDataset"
-    shutil.rmtree(root, ignore_errors=True)
-    for cls in CLASSES:
-        (root / cls).mkdir(parents=True)
-        pixels = np.broadcast_to(rng.integers(0, 256, size=3), (32, 32, 3)).astype(np.uint8)
-        Image.fromarray(pixels).save(root / cls / f"{cls.lower()}_01.jpg", quality=70)
+    class_folders(HERE / "RSDataset", CLASSES, lambda cls: f"{cls.lower()}_01.jpg", 32, rng, quality=70)
     labels = {
         "footballField/footballfield_01.jpg": "football field",
         "railwayStation/railwaystation_01.jpg": "railway station",
     }
-    (HERE / "expected.json").write_text(json.dumps({"all": len(CLASSES), "labels": labels}, indent=1) + "\n")
+    write_expected(HERE, {"all": len(CLASSES), "labels": labels})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""UniVLMSFTTrainer's own additions that need no training run: per-module learning rates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def trainer_parts(tmp_path_factory):
+    from datasets import Dataset
+
+    from univlm.training.config import TrainConfig
+    from univlm.training.stages import build_sft_config, build_stage1
+
+    cfg = TrainConfig(model="tiny", learning_rate=1e-3, vision_tower_lr=2e-4, output_dir=str(tmp_path_factory.mktemp("o")))
+    model, processor = build_stage1(cfg, [])
+    dataset = Dataset.from_list([{"id": "a", "task": "CLS"}])
+    return cfg, model, processor, dataset, build_sft_config(cfg)
+
+
+def _trainer(parts, module_lrs):
+    from univlm.training.trainer import UniVLMSFTTrainer
+
+    _cfg, model, processor, dataset, args = parts
+    return UniVLMSFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=processor,
+        data_collator=lambda rows: rows, module_lrs=module_lrs,
+    )  # fmt: skip
+
+
+def test_module_learning_rates_get_their_own_groups(trainer_parts):
+    from univlm.training.pipeline import module_learning_rates
+
+    cfg, model = trainer_parts[0], trainer_parts[1]
+    lrs = module_learning_rates(cfg)
+    assert lrs == {"model.vision_tower.": 2e-4}
+    optimizer = _trainer(trainer_parts, lrs).create_optimizer()
+    by_id = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert len(by_id) == len(trainable)  # every trainable parameter is in exactly one group
+    for name, param in trainable:
+        expected = 2e-4 if name.startswith("model.vision_tower.") else 1e-3
+        assert by_id[id(param)] == pytest.approx(expected), name
+    # Weight-decay exemptions (biases, norms) survive the re-cut.
+    assert {group["weight_decay"] for group in optimizer.param_groups} == {cfg.weight_decay, 0.0}
+
+
+def test_without_module_rates_the_optimizer_is_transformers_own(trainer_parts):
+    optimizer = _trainer(trainer_parts, None).create_optimizer()
+    assert {group["lr"] for group in optimizer.param_groups} == {1e-3}
+    assert all(isinstance(p, torch.nn.Parameter) for g in optimizer.param_groups for p in g["params"])
+
+
+def test_sample_weighted_loss_is_the_mean_of_per_sample_means(trainer_parts):
+    from univlm.training.collator import PaddingFreeCollator
+
+    _cfg, model, processor, _dataset, _args = trainer_parts
+    trainer = _trainer(trainer_parts, None)
+    convs = [("[CLS] which scene?", "farmland"), ("[CAP] describe it", "a road crosses farmland next to a river")]
+    feats = [
+        dict(
+            processor.encode_conversation([{"role": "user", "content": q}, {"role": "assistant", "content": a}]),
+            task=q[1:4],
+        )
+        for q, a in convs
+    ]
+    model.train()
+    per_sample = []
+    for f in feats:
+        ids, labels = torch.as_tensor(f["input_ids"])[None], torch.as_tensor(f["labels"])[None]
+        with torch.no_grad():
+            out = model(input_ids=ids, labels=labels, expert_ids=torch.zeros(1, dtype=torch.long))
+        per_sample.append(float(out.loss))
+    token_batch = PaddingFreeCollator(loss_weighting="token")(feats)
+    sample_batch = PaddingFreeCollator(loss_weighting="sample")(feats)
+    token_loss = trainer.compute_loss(model, dict(token_batch))
+    sample_loss = trainer.compute_loss(model, dict(sample_batch))
+    sample_loss.backward()  # the weighted loss keeps the forward's graph
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    n = [int((torch.as_tensor(f["labels"])[1:] != -100).sum()) for f in feats]
+    assert sample_loss.item() == pytest.approx(sum(per_sample) / 2, abs=1e-5)
+    assert token_loss.item() == pytest.approx((per_sample[0] * n[0] + per_sample[1] * n[1]) / sum(n), abs=1e-5)
+    model.zero_grad()
