@@ -144,3 +144,24 @@ def test_split_sizes():
         split_sizes(2, 0.5, 0.5)
     with pytest.raises(ValueError, match="val_frac"):
         split_sizes(10, 1.5, 0.0)
+
+
+def test_scene_without_room_or_buildings_skips_its_change_pair(tmp_path, monkeypatch):
+    import dataclasses
+
+    from univlm.data import synth
+    from univlm.data.synth_scene import DIFFICULTIES, change_scene, make_scene
+
+    easy = DIFFICULTIES["easy"]
+    gen = np.random.default_rng(0)
+    scene = make_scene(gen, 64, easy)
+    scene = dataclasses.replace(scene, objects=[o for o in scene.objects if o.cls != "building"])
+    scene.occupied[:] = True  # no free spot for a new building, and none to remove
+    assert change_scene(gen, scene, easy) is None
+    monkeypatch.setattr(synth, "change_scene", lambda *args: None)
+    for split in ("images/train", "masks/train"):
+        (tmp_path / split).mkdir(parents=True)
+    records, skipped = synth.scene_records(tmp_path, "train", 0, 64, 0, easy)
+    assert {"ccd", "cd"} <= set(skipped)
+    assert len(records) + len(skipped) == 9
+    assert not any(r["id"].endswith(("-ccd", "-cd")) for r in records)
