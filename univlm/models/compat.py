@@ -1,9 +1,9 @@
 """Version shims for the transformers 5.x range that ``setup.cfg`` allows.
 
 transformers renamed the KV-cache argument and output field of its models from ``past_key_values`` to
-``cache`` during 5.x (the old name warns until 5.40, then is gone). Code that drives a model's forward
-by hand (constrained decoding, prefix KV reuse, benchmarks) asks these helpers for the right name
-instead of pinning one release.
+``cache`` during 5.x (the old name warns until 5.40, then is gone; 5.24, our lowest tested release,
+already has ``cache``). Code that drives a model's forward by hand (constrained decoding, prefix KV
+reuse, benchmarks) asks these helpers for the right name instead of hard-coding either.
 """
 
 from __future__ import annotations
