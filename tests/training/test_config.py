@@ -37,6 +37,12 @@ def test_errors_name_the_source(tmp_path):
     path.write_text("per_device_train_batch_size: 2.5\n")
     with pytest.raises(ValueError, match="bad.yaml"):
         parse_args(["--config", str(path)], prog="t")
+    # Choice fields are checked when the config is built, before any data or model work.
+    with pytest.raises(ValueError, match="'loss_weighting': expected one of"):
+        parse_args(["--loss_weighting", "tokens"], prog="t")
+    with pytest.raises(ValueError, match="'vision_position_init': expected"):
+        parse_args(["--vision_position_init", "learned"], prog="t")
+    assert parse_args(["--loss_weighting", "sample"], prog="t").loss_weighting == "sample"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (RECIPES / "configs").glob("*.yaml")))
