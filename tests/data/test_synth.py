@@ -165,3 +165,31 @@ def test_scene_without_room_or_buildings_skips_its_change_pair(tmp_path, monkeyp
     assert {"ccd", "cd"} <= set(skipped)
     assert len(records) + len(skipped) == 9
     assert not any(r["id"].endswith(("-ccd", "-cd")) for r in records)
+
+
+def test_lattice_boxes_and_masks_lie_on_the_grid(tmp_path):
+    root = tmp_path / "lat"
+    manifest = generate_synthetic(root, n=24, size=64, seed=1, lattice=4)
+    assert manifest["lattice"] == 4
+    cell = 64 // 4
+    records = read_records(root / "train.jsonl") + read_records(root / "val.jsonl")
+    vg = [r for r in records if r["task"] == "VG"]
+    assert vg
+    for r in vg:
+        assert "vehicle" not in r["messages"][0]["content"]  # smaller than a cell: never a target
+        box = r["targets"]["boxes"][0]
+        assert all(v % cell == 0 for v in box), (r["id"], box)
+    for r in records:
+        # Vehicles are free-placed and drawn over roads, so road masks may have vehicle holes.
+        if r["id"].endswith("-seg") and r["targets"]["labels"][1] not in ("vehicle", "road"):
+            mask = np.asarray(Image.open(root / r["targets"]["mask"]))
+            blocks = mask.reshape(4, cell, 4, cell)  # (cell row, y, cell col, x)
+            assert (blocks.min(axis=(1, 3)) == blocks.max(axis=(1, 3))).all(), r["id"]
+    report = validate_file(root / "train.jsonl")
+    assert report.records > 0 and report.problems == [], [p.format() for p in report.problems[:5]]
+    # The manifest keeps the parameter: a different lattice is a different dataset.
+    assert ensure_synthetic(root, n=24, size=64, seed=1, lattice=4) == root
+    with pytest.raises(ValueError, match="other parameters"):
+        ensure_synthetic(root, n=24, size=64, seed=1)
+    with pytest.raises(ValueError, match="divisor"):
+        generate_synthetic(tmp_path / "bad", n=4, size=64, lattice=5)

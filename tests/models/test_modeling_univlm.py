@@ -351,3 +351,23 @@ def test_sincos_vision_positions():
         init_vision_positions_sincos(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="4 channels"):
         sincos_2d_table(8, 2)
+
+
+def test_grid_fitted_sincos_has_no_shared_offset():
+    from univlm.models.modeling_univlm import init_vision_positions_sincos, sincos_2d_table
+
+    mae, fitted = sincos_2d_table(8, 64), sincos_2d_table(8, 64, fit_grid=True)  # (64, 64) each
+    cos = torch.nn.functional.cosine_similarity
+    # MAE's low frequencies barely move on 8 positions: opposite corners look alike.
+    assert cos(mae[0], mae[63], dim=0) > 0.6
+    assert cos(fitted[0], fitted[63], dim=0).abs() < 0.2
+    assert fitted.mean(dim=0).abs().max() < 1e-5  # every channel centred over the positions
+    used = fitted.pow(2).mean(dim=0)
+    assert torch.allclose(used[used > 0], torch.ones(int((used > 0).sum())), atol=1e-5)
+    assert torch.cdist(fitted, fitted).add(torch.eye(64) * 1e3).min() > 0.5  # every position distinct
+    grid = fitted.reshape(8, 8, 64)
+    assert torch.equal(grid[3, :, :32], grid[3, :1, :32].expand(8, 32))  # first half encodes y only
+    model = UniVLMForConditionalGeneration(get_preset("tiny"))
+    init_vision_positions_sincos(model, fit_grid=True)
+    weights = [m.position_embedding.weight for m in model.modules() if hasattr(m, "position_embedding")]
+    assert torch.equal(weights[0].detach(), fitted)

@@ -51,6 +51,27 @@ def test_shipped_configs_parse(name):
     assert isinstance(cfg, TrainConfig) and cfg.stage in (1, 2)
 
 
+def test_cpu_stage2_reads_the_stage1_dataset():
+    # Both default to data/synthetic; other generation parameters would make stage 2 refuse the data.
+    one, two = (parse_args(["--config", str(RECIPES / "configs" / f"stage{i}_cpu.yaml")], prog="t") for i in (1, 2))
+    keys = ("data_root", "synth_n", "synth_size", "synth_seed", "synth_lattice")
+    assert {k: getattr(one, k) for k in keys} == {k: getattr(two, k) for k in keys}
+    assert two.init_from == one.output_dir
+
+
+def test_stage1_cpu_default_weights_grounding_and_segmentation():
+    from univlm.training.pipeline import _resample
+
+    cfg = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
+    assert cfg.stage == 1
+    tasks = ["CLS", "VQA", "CAP", "VG", "REF", "SEG", "SEG", "SEG", "CCD"]  # one synthetic scene's records
+    records = [{"id": f"{i}-{k}", "task": t} for i in range(200) for k, t in enumerate(tasks)]
+    out = _resample(cfg, records)
+    share = {t: sum(r["task"] == t for r in out) / len(out) for t in set(tasks)}
+    assert len(out) == len(records)
+    assert share["VG"] == pytest.approx(cfg.resample["ratios"]["VG"], abs=0.01) and share["VG"] > 1 / 9
+
+
 @pytest.mark.parametrize("name", ["cpu", "single_gpu", "multi_gpu", "zero2", "zero3", "fsdp2"])
 def test_accelerate_configs_load(name):
     from accelerate.commands.config.config_args import ClusterConfig

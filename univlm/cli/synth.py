@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="easy", help="default easy")
     parser.add_argument("--val-frac", type=float, default=0.1, help="fraction of scenes for val (default 0.1)")
     parser.add_argument("--test-frac", type=float, default=0.1, help="fraction of scenes for test (default 0.1)")
+    parser.add_argument("--lattice", type=int, default=0,
+                        help="snap buildings and fields to an N x N grid (default 0: free placement)")
     parser.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
     return parser
 
@@ -31,12 +33,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``univlm synth``; returns the exit code."""
     args = _parser().parse_args(argv)
-    from univlm.data.synth import generate_synthetic, read_manifest
+    from univlm.data.synth import generate_synthetic, manifest_param, read_manifest
 
     params = {"n": args.n, "size": args.size, "seed": args.seed, "difficulty": args.difficulty,
-              "val_frac": args.val_frac, "test_frac": args.test_frac}
+              "val_frac": args.val_frac, "test_frac": args.test_frac, "lattice": args.lattice}
     manifest = read_manifest(args.out)
-    if manifest is not None and not args.force and all(manifest.get(k) == v for k, v in params.items()):
+    if manifest is not None and not args.force and all(manifest_param(manifest, k) == v for k, v in params.items()):
         print(f"{args.out}: complete synthetic dataset with these parameters already present; nothing to do")
         return 0
     start = time.perf_counter()

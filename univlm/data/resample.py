@@ -197,5 +197,5 @@ def resample_by_granularity(
     Same as :func:`resample`; logs the achieved ratios.
     """
     out, report = resample_with_report(records, ratios, total, seed)
-    logger.info("stage-2 resampling: %d -> %d records\n%s", len(records), len(out), report.format())
+    logger.info("granularity resampling: %d -> %d records\n%s", len(records), len(out), report.format())
     return out

@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -258,8 +258,15 @@ def _cap_record(c: _Ctx) -> dict:
     return c.record("cap", "CAP", T.cap_prompt(c.rng), caption, {"references": refs})
 
 
-def _referable(c: _Ctx) -> list[tuple[Instance, list[str]]]:
+def _region_classes(c: _Ctx) -> tuple[str, ...]:
+    """Classes that grounding, region and multi-referring records may target."""
     classes = _REFERABLE if c.d.verbose_text else ("building", "vehicle", "water")
+    # On a lattice, boxes are whole cells; a vehicle is smaller than one cell, so it stays scenery.
+    return tuple(k for k in classes if k != "vehicle") if c.d.lattice else classes
+
+
+def _referable(c: _Ctx) -> list[tuple[Instance, list[str]]]:
+    classes = _region_classes(c)
     out = []
     for inst in c.rendered.instances:
         if inst.cls in classes:
@@ -284,7 +291,8 @@ def _vg_record(c: _Ctx, referable) -> dict | None:
 
 
 def _ref_record(c: _Ctx) -> dict | None:
-    insts = [i for i in c.rendered.instances if i.cls in _REFERABLE]
+    classes = _REFERABLE if not c.d.lattice else tuple(k for k in _REFERABLE if k != "vehicle")
+    insts = [i for i in c.rendered.instances if i.cls in classes]
     if not insts:
         return None
     inst = insts[c.rng.randrange(len(insts))]
@@ -299,7 +307,8 @@ def _cells(binary: np.ndarray) -> int:
 
 def _seg_record(c: _Ctx, out: Path) -> dict | None:
     labels = c.rendered.labels
-    present = [name for name in NOUNS if _cells(labels == CLASS_INDEX[name]) >= 2]
+    present = [name for name in NOUNS if _cells(labels == CLASS_INDEX[name]) >= 2
+               and not (c.d.lattice and name == "vehicle")]
     if not present:
         return None
     cls = present[c.rng.randrange(len(present))]
@@ -366,7 +375,13 @@ def _change_records(c: _Ctx, gen: np.random.Generator, scene, out: Path) -> list
 
 
 def scene_records(
-    out: str | os.PathLike[str], split: str, index: int, size: int, seed: int, difficulty: str | Difficulty
+    out: str | os.PathLike[str],
+    split: str,
+    index: int,
+    size: int,
+    seed: int,
+    difficulty: str | Difficulty,
+    lattice: int = 0,
 ) -> tuple[list[dict], list[str]]:
     """Generate one scene's images and masks under ``out`` and return its records.
 
@@ -377,12 +392,15 @@ def scene_records(
         size: Image side in pixels.
         seed: Dataset seed.
         difficulty: A name of ``DIFFICULTIES`` or a :class:`Difficulty`.
+        lattice: When > 0, overrides the difficulty's ``lattice`` (see :func:`generate_synthetic`).
 
     Returns:
         ``(records, skipped)``: the records in ``RECORD_SUFFIXES`` order and the suffixes of tasks
         this scene had no valid target for.
     """
     d = DIFFICULTIES[difficulty] if isinstance(difficulty, str) else difficulty
+    if lattice:
+        d = replace(d, lattice=lattice)
     out = Path(out)
     gen = np.random.default_rng([seed, SPLITS.index(split), index])
     rng = random.Random(int(gen.integers(2**62)))
@@ -423,9 +441,16 @@ def split_sizes(n: int, val_frac: float, test_frac: float) -> dict[str, int]:
     return {"train": n_train, "val": n_val, "test": n_test}
 
 
-def _params(n: int, size: int, seed: int, difficulty: str, val_frac: float, test_frac: float) -> dict:
+def _params(
+    n: int, size: int, seed: int, difficulty: str, val_frac: float, test_frac: float, lattice: int = 0
+) -> dict:
     return {"version": GENERATOR_VERSION, "n": n, "size": size, "seed": seed, "difficulty": difficulty,
-            "val_frac": val_frac, "test_frac": test_frac}
+            "val_frac": val_frac, "test_frac": test_frac, "lattice": lattice}
+
+
+def manifest_param(manifest: dict, key: str) -> Any:
+    """A generation parameter of a manifest (``lattice``, added later, reads 0 when absent)."""
+    return manifest.get(key, 0) if key == "lattice" else manifest.get(key)
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict | None:
@@ -448,7 +473,8 @@ def _build(tmp: Path, params: dict) -> dict:
         records: list[dict] = []
         skipped: Counter = Counter()
         for index in range(count):
-            recs, skip = scene_records(tmp, split, index, params["size"], params["seed"], d)
+            recs, skip = scene_records(tmp, split, index, params["size"], params["seed"], d,
+                                       lattice=params["lattice"])
             records.extend(recs)
             skipped.update(skip)
         write_jsonl_atomic(tmp / f"{split}.jsonl", records)
@@ -470,6 +496,7 @@ def generate_synthetic(
     val_frac: float = 0.1,
     test_frac: float = 0.1,
     overwrite: bool = False,
+    lattice: int = 0,
 ) -> dict:
     """Generate the synthetic dataset at ``out`` atomically.
 
@@ -483,6 +510,10 @@ def generate_synthetic(
         val_frac: Fraction of scenes for validation.
         test_frac: Fraction of scenes for test.
         overwrite: Replace an existing non-empty ``out``.
+        lattice: When > 0, buildings and crop fields are axis-aligned with edges on a ``lattice`` x
+            ``lattice`` grid, and vehicles (smaller than a cell) are never grounding targets. With
+            ``lattice`` equal to the model's patches per side, every box edge is a patch edge: the
+            CPU default uses it so a from-scratch toy model can learn grounding in minutes.
 
     Returns:
         The manifest written to ``out/synth.json`` (parameters, per-split counts, skipped tasks, seconds).
@@ -494,6 +525,8 @@ def generate_synthetic(
         raise ValueError(f"difficulty must be one of {sorted(DIFFICULTIES)}, got {difficulty!r}")
     if size < 32:
         raise ValueError(f"size must be >= 32 pixels, got {size}")
+    if lattice < 0 or (lattice and size % lattice):
+        raise ValueError(f"lattice must be 0 or a positive divisor of size={size}, got {lattice}")
     split_sizes(n, val_frac, test_frac)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -501,7 +534,7 @@ def generate_synthetic(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        params = _params(n, size, seed, difficulty, val_frac, test_frac)
+        params = _params(n, size, seed, difficulty, val_frac, test_frac, lattice)
         manifest = {"generator": "univlm.data.synth", **params, **_build(tmp, params)}
         with open(tmp / MANIFEST, "w", encoding="utf-8") as fh:
             json.dump(manifest, fh, indent=2)
@@ -529,6 +562,7 @@ def ensure_synthetic(
     difficulty: str = "easy",
     val_frac: float = 0.1,
     test_frac: float = 0.1,
+    lattice: int = 0,
 ) -> Path:
     """Generate the synthetic dataset at ``root`` unless a complete one with these parameters is there.
 
@@ -537,7 +571,7 @@ def ensure_synthetic(
 
     Args:
         root: Dataset root.
-        n, size, seed, difficulty, val_frac, test_frac: See :func:`generate_synthetic`.
+        n, size, seed, difficulty, val_frac, test_frac, lattice: See :func:`generate_synthetic`.
 
     Returns:
         ``root`` as a Path.
@@ -546,13 +580,13 @@ def ensure_synthetic(
         ValueError: If ``root`` holds a synthetic dataset with other parameters, or other files.
     """
     root = Path(root)
-    want = _params(n, size, seed, difficulty, val_frac, test_frac)
+    want = _params(n, size, seed, difficulty, val_frac, test_frac, lattice)
 
     def check() -> bool:
         manifest = read_manifest(root)
         if manifest is None:
             return False
-        have = {k: manifest.get(k) for k in want}
+        have = {k: manifest_param(manifest, k) for k in want}
         if have != want:
             diff = {k: (have[k], want[k]) for k in want if have[k] != want[k]}
             raise ValueError(f"{root} holds a synthetic dataset with other parameters (have, want): {diff}; "
@@ -564,7 +598,7 @@ def ensure_synthetic(
     if root.exists() and any(root.iterdir()):
         raise ValueError(f"{root} exists, is not empty and has no {MANIFEST}: not a complete synthetic dataset")
     try:
-        generate_synthetic(root, n, size, seed, difficulty, val_frac, test_frac)
+        generate_synthetic(root, n, size, seed, difficulty, val_frac, test_frac, lattice=lattice)
     except (OSError, ValueError):
         if not check():  # another process may have finished first
             raise

@@ -81,6 +81,9 @@ class Difficulty:
         verbose_text: Captions and descriptions say where things are; expressions are picked at
             random among all unique ones rather than the simplest.
         jitter: Global brightness jitter (grey levels), also between the two images of a pair.
+        lattice: When > 0, buildings, crop fields, roads and shorelines are axis-aligned with edges
+            on a ``lattice`` x ``lattice`` grid over the image (0 = free placement). Vehicles stay
+            free (they are smaller than a cell).
     """
 
     name: str
@@ -93,6 +96,7 @@ class Difficulty:
     bent_roads: bool
     verbose_text: bool
     jitter: float
+    lattice: int = 0
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
@@ -193,10 +197,10 @@ def _bbox(points: list[tuple[float, float]]) -> tuple[int, int, int, int]:
     return math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)) + 1, math.ceil(max(ys)) + 1
 
 
-def _free(occupied: np.ndarray, box: tuple[int, int, int, int], margin: int) -> bool:
+def _free(occupied: np.ndarray, box: tuple[int, int, int, int], margin: int, border: int = 1) -> bool:
     s = occupied.shape[0]
     x1, y1, x2, y2 = box
-    if x1 < 1 or y1 < 1 or x2 > s - 1 or y2 > s - 1:
+    if x1 < border or y1 < border or x2 > s - border or y2 > s - border:
         return False
     return not occupied[max(0, y1 - margin) : y2 + margin, max(0, x1 - margin) : x2 + margin].any()
 
@@ -212,12 +216,16 @@ def try_place(
     make,
     tries: int = 30,
     margin: int = 2,
+    border: int = 1,
 ) -> list[tuple[float, float]] | None:
-    """Draw candidate polygons from ``make(gen)`` until one fits in free space; reserve its box."""
+    """Draw candidate polygons from ``make(gen)`` until one fits in free space; reserve its box.
+
+    ``border`` is the pixel band along the image edge that a box may not enter.
+    """
     for _ in range(tries):
         points = make(gen)
         box = _bbox(points)
-        if _free(occupied, box, margin):
+        if _free(occupied, box, margin, border):
             _reserve(occupied, box)
             return points
     return None
@@ -245,6 +253,12 @@ class SceneBuilder:
         horizontal = bool(g.integers(2))
         a = float(g.uniform(0.2, 0.8) * s)
         b = float(g.uniform(0.2, 0.8) * s) if self.d.bent_roads else a
+        if self.d.lattice:
+            # One cell wide along an inner lattice row or column; PIL's width-w line centred on
+            # k * cell + cell / 2 - 0.5 fills exactly pixels k * cell .. (k + 1) * cell - 1.
+            cell = s // self.d.lattice
+            width = cell
+            a = b = int(g.integers(1, self.d.lattice - 1)) * cell + cell / 2 - 0.5
         mid = float(g.uniform(0.35, 0.65) * s)
         if horizontal:
             pts = [(-width, a), (mid, a), (mid, b), (s + width, b)] if a != b else [(-width, a), (s + width, a)]
@@ -258,9 +272,18 @@ class SceneBuilder:
         self.roads.append(road)
 
     def add_shore(self) -> None:
-        """A water body along one edge with a wavy shoreline."""
+        """A water body along one edge with a wavy shoreline (straight, on a lattice line, on a lattice)."""
         s, g = self.s, self.gen
         depth = g.uniform(0.28, 0.42) * s
+        if self.d.lattice:
+            cell = s // self.d.lattice
+            d = max(1, round(depth / cell)) * cell
+            side = int(g.integers(4))
+            x1, y1, x2, y2 = ((0, 0, s, d), (0, s - d, s, s), (0, 0, d, s), (s - d, 0, s, s))[side]
+            pts = [(x1, y1), (x2 - 1, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)]
+            self.objects.append(SceneObject("water", "polygon", pts, CLASS_COLORS["water"]))
+            _reserve(self.occupied, (x1 - 3, y1 - 3, x2 + 3, y2 + 3))
+            return
         n = 8
         wave = g.uniform(-0.05, 0.05, n + 1) * s
         side = int(g.integers(4))
@@ -292,9 +315,11 @@ class SceneBuilder:
 
             def make(gen):
                 w, h = gen.uniform(0.25, 0.45, 2) * s
+                if self.d.lattice:
+                    return self._lattice_rect(gen, w, h)
                 return rotated_rect(gen.uniform(0, s), gen.uniform(0, s), w, h, 0.0)
 
-            pts = try_place(g, self.occupied, make, margin=3)
+            pts = try_place(g, self.occupied, make, margin=3, border=0 if self.d.lattice else 1)
             if pts is not None:
                 self.objects.append(SceneObject(cls, "polygon", pts, CLASS_COLORS[cls]))
 
@@ -305,12 +330,28 @@ class SceneBuilder:
             def make(gen):
                 w = gen.uniform(lo, hi) * s * self.d.scale
                 h = w * gen.uniform(0.55, 1.0)
+                if self.d.lattice:
+                    return self._lattice_rect(gen, w, h)
                 return rotated_rect(gen.uniform(0, s), gen.uniform(0, s), w, h, self._angle())
 
-            pts = try_place(g, self.occupied, make, margin=max(2, s // 40))
+            # Lattice cells may touch the image edge: the edge is a lattice line.
+            pts = try_place(g, self.occupied, make, margin=max(2, s // 40), border=0 if self.d.lattice else 1)
             if pts is not None:
                 name = palette[int(g.integers(len(palette)))]
                 self.objects.append(SceneObject("building", "polygon", pts, ROOF_COLORS[name], color_name=name))
+
+    def _lattice_rect(self, gen: np.random.Generator, w: float, h: float) -> list[tuple[float, float]]:
+        """A ``w`` x ``h`` rectangle snapped to whole lattice cells at a random cell position."""
+        n, cell = self.d.lattice, self.s / self.d.lattice
+        wc = int(min(n, max(1, round(w / cell))))
+        hc = int(min(n, max(1, round(h / cell))))
+        if gen.integers(2):
+            wc, hc = hc, wc
+        cx, cy = int(gen.integers(0, n - wc + 1)), int(gen.integers(0, n - hc + 1))
+        x1, y1 = round(cx * cell), round(cy * cell)
+        x2, y2 = round((cx + wc) * cell), round((cy + hc) * cell)
+        # PIL fills a polygon's boundary pixels, so the last pixel column/row is x2 - 1 / y2 - 1.
+        return [(x1, y1), (x2 - 1, y1), (x2 - 1, y2 - 1), (x1, y2 - 1)]
 
     def add_vehicles(self, count: int) -> None:
         s, g = self.s, self.gen

@@ -64,11 +64,19 @@ def pick_dtype() -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_available() else torch.float32
 
 
-def sincos_2d_table(side: int, dim: int) -> torch.Tensor:
+def sincos_2d_table(side: int, dim: int, fit_grid: bool = False) -> torch.Tensor:
     """A ``(side * side, dim)`` 2-D sin-cos position table, rows in raster order (y major).
 
     The first half of the channels encodes y, the second x; each half is ``[sin, cos]`` over
     ``dim // 4`` frequencies ``10000 ** (-i / (dim // 4))``. Channels beyond ``4 * (dim // 4)`` are 0.
+
+    Args:
+        side: Patches per side.
+        dim: Channels.
+        fit_grid: Instead of MAE's frequencies, space them geometrically from ``pi`` (period 2
+            patches) down to ``pi / side`` (period ``2 * side``), then centre every channel over the
+            positions and scale it to unit RMS. On a small grid most MAE channels are nearly constant
+            (``cos(7 * 1e-3) ~ 1``), so the table is mostly one shared offset; this one has none.
 
     Raises:
         ValueError: If ``dim < 4``.
@@ -76,7 +84,11 @@ def sincos_2d_table(side: int, dim: int) -> torch.Tensor:
     if dim < 4:
         raise ValueError(f"a 2-D sin-cos table needs at least 4 channels, got {dim}")
     quarter = dim // 4
-    omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float32) / quarter)  # (Q,)
+    if fit_grid:
+        steps = torch.arange(quarter, dtype=torch.float32) / max(1, quarter - 1)  # (Q,) in [0, 1]
+        omega = math.pi * float(side) ** (-steps)  # (Q,) from pi down to pi / side
+    else:
+        omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float32) / quarter)  # (Q,)
     coords = torch.arange(side, dtype=torch.float32)
     ys, xs = torch.meshgrid(coords, coords, indexing="ij")  # (side, side) each
 
@@ -86,10 +98,16 @@ def sincos_2d_table(side: int, dim: int) -> torch.Tensor:
 
     table = torch.zeros(side * side, dim)
     table[:, : 4 * quarter] = torch.cat([encode(ys), encode(xs)], dim=1)  # (side * side, 4Q)
+    if fit_grid and side > 1:
+        used = table[:, : 4 * quarter]
+        used = used - used.mean(dim=0, keepdim=True)
+        rms = used.pow(2).mean(dim=0, keepdim=True).sqrt()
+        # A channel that is 0 at every position (sin(pi * p) on integer p) stays 0.
+        table[:, : 4 * quarter] = torch.where(rms > 1e-6, used / rms.clamp_min(1e-6), torch.zeros_like(used))
     return table
 
 
-def init_vision_positions_sincos(model: nn.Module) -> None:
+def init_vision_positions_sincos(model: nn.Module, fit_grid: bool = False) -> None:
     """Overwrite the SigLIP position embedding of ``model`` with :func:`sincos_2d_table`, in place.
 
     Args:
@@ -106,7 +124,7 @@ def init_vision_positions_sincos(model: nn.Module) -> None:
     if side * side != weight.shape[0]:
         raise ValueError(f"{weight.shape[0]} vision positions do not form a square grid")
     with torch.no_grad():
-        weight.copy_(sincos_2d_table(side, weight.shape[1]).to(weight.dtype))
+        weight.copy_(sincos_2d_table(side, weight.shape[1], fit_grid=fit_grid).to(weight.dtype))
 
 
 class GMoEMLP(nn.Module):

@@ -46,6 +46,7 @@ class TrainConfig:
     synth_n: int = 200
     synth_size: int = 64
     synth_seed: int = 0
+    synth_lattice: int = 0
     max_length: int | None = None
     skip_bad: bool = False
     cache_encoded: bool = False
@@ -95,9 +96,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from univlm.training.collator import LOSS_WEIGHTINGS
 
-        if self.vision_position_init not in ("random", "sincos"):
+        if self.vision_position_init not in ("random", "sincos", "sincos_grid"):
             raise ValueError(
-                f"config field 'vision_position_init': expected 'random' or 'sincos', got {self.vision_position_init!r}"
+                "config field 'vision_position_init': expected 'random', 'sincos' or 'sincos_grid', "
+                f"got {self.vision_position_init!r}"
             )
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(

@@ -63,12 +63,16 @@ def ensure_data(cfg: TrainConfig) -> Path:
         logger.info(
             "generating the synthetic dataset at %s (n=%d, size=%d)", root, cfg.synth_n, cfg.synth_size
         )
-        ensure_synthetic(root, n=cfg.synth_n, size=cfg.synth_size, seed=cfg.synth_seed)
+        ensure_synthetic(root, n=cfg.synth_n, size=cfg.synth_size, seed=cfg.synth_seed, lattice=cfg.synth_lattice)
     return root
 
 
 def _resample(cfg: TrainConfig, records: list[dict]) -> list[dict]:
-    """Stage 2: granularity-resample the training records (``cfg.resample`` passes options through)."""
+    """Granularity-resample the training records when ``cfg.resample`` asks (options pass through).
+
+    Stage-2 configs use it (RSUniVLM's granularity pools); the CPU stage-1 default uses it to give
+    the slow-learning grounding and segmentation tasks more of a short run.
+    """
     if not cfg.resample or not cfg.resample.get("enabled", True):
         return records
     from univlm.data.resample import resample_by_granularity
@@ -199,7 +203,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     else:
         model, processor, num_trainable = build_stage2(cfg)
-        records = _resample(cfg, records)
+    records = _resample(cfg, records)
     if cfg.eval_baseline and cfg.evaluate and cfg.stage == 1 and resume_from is None:
         baseline = headline(score(model, processor, cfg, root))
         model.train()

@@ -116,8 +116,8 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
     config._attn_implementation = attn
     torch.manual_seed(cfg.seed)
     model = UniVLMForConditionalGeneration(config)
-    if cfg.vision_position_init == "sincos":
-        init_vision_positions_sincos(model)
+    if cfg.vision_position_init in ("sincos", "sincos_grid"):
+        init_vision_positions_sincos(model, fit_grid=cfg.vision_position_init == "sincos_grid")
     model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     model.generation_config.eos_token_id = processor.tokenizer.eos_token_id
     return model, processor
