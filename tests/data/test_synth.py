@@ -191,5 +191,6 @@ def test_lattice_boxes_and_masks_lie_on_the_grid(tmp_path):
     assert ensure_synthetic(root, n=24, size=64, seed=1, lattice=4) == root
     with pytest.raises(ValueError, match="other parameters"):
         ensure_synthetic(root, n=24, size=64, seed=1)
-    with pytest.raises(ValueError, match="divisor"):
-        generate_synthetic(tmp_path / "bad", n=4, size=64, lattice=5)
+    for bad in (5, 2, -4):
+        with pytest.raises(ValueError, match="divisor"):
+            generate_synthetic(tmp_path / "bad", n=4, size=64, lattice=bad)

@@ -1,4 +1,4 @@
-"""``univlm synth --out DIR --n 2000 --size 224 --seed 0 [--difficulty easy]``: the synthetic dataset.
+"""``univlm synth --out DIR --n 2000 --size 224 --seed 0 [--difficulty easy] [--lattice N]``: the synthetic dataset.
 
 ``--n`` counts scenes; each scene yields up to 9 records (one per task variant, see docs/DATA.md).
 """
@@ -25,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--val-frac", type=float, default=0.1, help="fraction of scenes for val (default 0.1)")
     parser.add_argument("--test-frac", type=float, default=0.1, help="fraction of scenes for test (default 0.1)")
     parser.add_argument("--lattice", type=int, default=0,
-                        help="snap buildings and fields to an N x N grid (default 0: free placement)")
+                        help="lay buildings, fields, roads and shores on an N x N grid, N >= 3 dividing --size "
+                             "(default 0: free placement)")
     parser.add_argument("--force", action="store_true", help="replace an existing dataset at --out")
     return parser
 

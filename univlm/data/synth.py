@@ -258,15 +258,13 @@ def _cap_record(c: _Ctx) -> dict:
     return c.record("cap", "CAP", T.cap_prompt(c.rng), caption, {"references": refs})
 
 
-def _region_classes(c: _Ctx) -> tuple[str, ...]:
-    """Classes that grounding, region and multi-referring records may target."""
-    classes = _REFERABLE if c.d.verbose_text else ("building", "vehicle", "water")
-    # On a lattice, boxes are whole cells; a vehicle is smaller than one cell, so it stays scenery.
-    return tuple(k for k in classes if k != "vehicle") if c.d.lattice else classes
+def _targetable(c: _Ctx, classes: Sequence[str]) -> tuple[str, ...]:
+    """``classes`` that a record may target: on a lattice a vehicle, smaller than one cell, stays scenery."""
+    return tuple(k for k in classes if not (c.d.lattice and k == "vehicle"))
 
 
 def _referable(c: _Ctx) -> list[tuple[Instance, list[str]]]:
-    classes = _region_classes(c)
+    classes = _targetable(c, _REFERABLE if c.d.verbose_text else ("building", "vehicle", "water"))
     out = []
     for inst in c.rendered.instances:
         if inst.cls in classes:
@@ -291,7 +289,7 @@ def _vg_record(c: _Ctx, referable) -> dict | None:
 
 
 def _ref_record(c: _Ctx) -> dict | None:
-    classes = _REFERABLE if not c.d.lattice else tuple(k for k in _REFERABLE if k != "vehicle")
+    classes = _targetable(c, _REFERABLE)
     insts = [i for i in c.rendered.instances if i.cls in classes]
     if not insts:
         return None
@@ -307,8 +305,7 @@ def _cells(binary: np.ndarray) -> int:
 
 def _seg_record(c: _Ctx, out: Path) -> dict | None:
     labels = c.rendered.labels
-    present = [name for name in NOUNS if _cells(labels == CLASS_INDEX[name]) >= 2
-               and not (c.d.lattice and name == "vehicle")]
+    present = [name for name in _targetable(c, NOUNS) if _cells(labels == CLASS_INDEX[name]) >= 2]
     if not present:
         return None
     cls = present[c.rng.randrange(len(present))]
@@ -448,9 +445,13 @@ def _params(
             "val_frac": val_frac, "test_frac": test_frac, "lattice": lattice}
 
 
+# Generation parameters added after the first release, with the value older manifests imply.
+_LATER_PARAMS: dict[str, Any] = {"lattice": 0}
+
+
 def manifest_param(manifest: dict, key: str) -> Any:
-    """A generation parameter of a manifest (``lattice``, added later, reads 0 when absent)."""
-    return manifest.get(key, 0) if key == "lattice" else manifest.get(key)
+    """A generation parameter of a manifest; a parameter added later reads as its old behaviour."""
+    return manifest.get(key, _LATER_PARAMS.get(key))
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict | None:
@@ -510,8 +511,9 @@ def generate_synthetic(
         val_frac: Fraction of scenes for validation.
         test_frac: Fraction of scenes for test.
         overwrite: Replace an existing non-empty ``out``.
-        lattice: When > 0, buildings and crop fields are axis-aligned with edges on a ``lattice`` x
-            ``lattice`` grid, and vehicles (smaller than a cell) are never grounding targets. With
+        lattice: When > 0 (then at least 3: a road takes an inner row or column), buildings, crop
+            fields, roads and shorelines are axis-aligned with edges on a ``lattice`` x ``lattice``
+            grid, and vehicles (smaller than a cell) are never a record's target. With
             ``lattice`` equal to the model's patches per side, every box edge is a patch edge: the
             CPU default uses it so a from-scratch toy model can learn grounding in minutes.
 
@@ -525,8 +527,8 @@ def generate_synthetic(
         raise ValueError(f"difficulty must be one of {sorted(DIFFICULTIES)}, got {difficulty!r}")
     if size < 32:
         raise ValueError(f"size must be >= 32 pixels, got {size}")
-    if lattice < 0 or (lattice and size % lattice):
-        raise ValueError(f"lattice must be 0 or a positive divisor of size={size}, got {lattice}")
+    if lattice and (lattice < 3 or size % lattice):
+        raise ValueError(f"lattice must be 0 or a divisor of size={size} that is at least 3, got {lattice}")
     split_sizes(n, val_frac, test_frac)
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
