@@ -1,8 +1,13 @@
 """univlm: a unified remote-sensing vision-language model.
 
-Importing this package registers the univlm configuration, model and processor with
-transformers' ``Auto*`` factories, so ``AutoModelForImageTextToText.from_pretrained`` works on a
-univlm checkpoint without ``trust_remote_code``.
+The package imports lazily (PEP 562), as transformers' own ``__init__`` does: ``import univlm``
+loads neither torch nor transformers, so the codec commands (``univlm decode-mask``) start fast.
+``from univlm import Predictor`` still works and loads the inference stack on first use.
+
+Importing :mod:`univlm.models` registers the univlm configuration, model and processor with
+transformers' ``Auto*`` factories, so after ``import univlm.models``,
+``AutoModelForImageTextToText.from_pretrained(univlm_dir)`` works without ``trust_remote_code``.
+``Predictor.from_pretrained`` imports it for you.
 
 The everyday entry point is :class:`univlm.Predictor`::
 
@@ -12,9 +17,30 @@ The everyday entry point is :class:`univlm.Predictor`::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from univlm import models as _models  # noqa: E402,F401  (registers the Auto* classes)
-from univlm.inference import Predictor, Result  # noqa: E402
+# Public name -> module that defines it; the module is imported on first attribute access.
+_LAZY: dict[str, str] = {
+    "Predictor": "univlm.inference",
+    "Result": "univlm.inference",
+}
 
 __all__ = ["Predictor", "Result", "__version__"]
+
+if TYPE_CHECKING:
+    from univlm.inference import Predictor, Result
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # cache: later lookups skip this hook
+        return value
+    raise AttributeError(f"module 'univlm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

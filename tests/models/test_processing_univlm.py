@@ -156,7 +156,7 @@ def test_routing_and_custom_table(processor):
 def test_save_load_round_trip_through_auto_processor(processor, tmp_path):
     from transformers import AutoProcessor
 
-    import univlm  # noqa: F401  (registers UniVLMProcessor with AutoProcessor)
+    import univlm.models  # noqa: F401  (registers UniVLMProcessor with AutoProcessor)
 
     custom = UniVLMProcessor(
         processor.image_processor, processor.tokenizer, patch_size=8,

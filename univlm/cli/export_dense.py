@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         0 on success, 1 on a bad model directory, expert or output path.
     """
     args = build_parser().parse_args(argv)
-    import univlm  # noqa: F401  (registers the Auto* classes)
+    import univlm.models  # noqa: F401  (registers the Auto* classes)
     from univlm.models.conversion import export_dense
     from univlm.models.modeling_univlm import UniVLMForConditionalGeneration
 

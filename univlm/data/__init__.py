@@ -14,7 +14,19 @@ from univlm.data.schema import (
     validate_record,
     write_jsonl_atomic,
 )
-from univlm.data.synth import ensure_synthetic, generate_synthetic
+
+# The synthetic generator pulls in image and model code; load it on first use so that
+# ``univlm.data.schema`` stays importable without torch or transformers.
+_LAZY = {"ensure_synthetic": "univlm.data.synth", "generate_synthetic": "univlm.data.synth"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'univlm.data' has no attribute {name!r}")
+
 
 __all__ = [
     "Problem",

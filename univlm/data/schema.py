@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from univlm.models.router import TASK_GRANULARITY, TASKS
+from univlm.tasks import TASK_GRANULARITY, TASKS
 
 GRANULARITIES: tuple[str, ...] = ("image", "region", "pixel")
 REQUIRED_KEYS: tuple[str, ...] = ("id", "images", "messages", "task", "granularity", "source", "targets")

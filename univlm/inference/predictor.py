@@ -195,7 +195,7 @@ class Predictor:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        import univlm  # noqa: F401  (registers the univlm Auto* classes)
+        import univlm.models  # noqa: F401  (registers the univlm Auto* classes)
 
         if not os.path.isdir(path):
             raise FileNotFoundError(f"model directory not found: {os.fspath(path)}")

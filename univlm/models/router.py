@@ -14,22 +14,28 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 
-logger = logging.getLogger(__name__)
+from univlm.tasks import (  # re-exported: callers used to import these from here
+    DEFAULT_EXPERT,
+    DEFAULT_ROUTER_TABLE,
+    EXPERT_NAMES,
+    TASK_GRANULARITY,
+    TASK_TAGS,
+    TASKS,
+)
 
-TASKS: tuple[str, ...] = ("CAP", "CLS", "VQA", "VG", "REF", "SEG", "CCD")
-TASK_TAGS: tuple[str, ...] = tuple(f"[{t}]" for t in TASKS)
-EXPERT_NAMES: tuple[str, ...] = ("image", "region", "pixel")
-DEFAULT_ROUTER_TABLE: dict[str, str] = {
-    "[CAP]": "image",
-    "[CLS]": "image",
-    "[VQA]": "image",
-    "[CCD]": "image",
-    "[VG]": "region",
-    "[REF]": "region",
-    "[SEG]": "pixel",
-}
-DEFAULT_EXPERT = "image"
-TASK_GRANULARITY: dict[str, str] = {tag[1:-1]: expert for tag, expert in DEFAULT_ROUTER_TABLE.items()}
+__all__ = [
+    "DEFAULT_EXPERT",
+    "DEFAULT_ROUTER_TABLE",
+    "EXPERT_NAMES",
+    "TASKS",
+    "TASK_GRANULARITY",
+    "TASK_TAGS",
+    "find_task_tag",
+    "route",
+    "route_batch",
+]
+
+logger = logging.getLogger(__name__)
 
 # A tag is an upper-case word in square brackets; "[SEG0]" (a GeoPix mask token) is not "[SEG]".
 _TAG_RE = re.compile(r"\[([A-Z]{2,5})\]")

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from univlm.models.router import TASKS
+from univlm.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 

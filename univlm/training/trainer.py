@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from trl import SFTTrainer
 
-from univlm.models.router import TASK_GRANULARITY, TASKS
+from univlm.tasks import TASK_GRANULARITY, TASKS
 from univlm.training.collator import METADATA_KEYS
 
 logger = logging.getLogger(__name__)
