@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from univlm.codecs.masks import encode_mask  # noqa: E402
-from univlm.inference.constrained import MaskGrammar, constrained_decode  # noqa: E402
+from univlm.inference.decoding import constrained_decode  # noqa: E402
+from univlm.inference.grammars import MaskGrammar  # noqa: E402
 from univlm.models.compat import output_cache  # noqa: E402
 
 LABELS = ["others", "building", "road", "bare land"]

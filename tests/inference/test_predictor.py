@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pytest
 
+from tests.inference._mask_check import validate_mask_text
 from tests.inference._tiny import one_torch_thread, save_tiny_univlm, tiny_image
 from univlm.codecs.boxes import denormalize_box
 from univlm.inference import Predictor, Result, labels_from_prompt
-from univlm.inference.constrained import validate_mask_text
 from univlm.inference.overlay import result_overlay
 
 SEG = "[SEG] Can you segment the building in this image?"

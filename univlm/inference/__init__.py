@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from univlm.inference.constrained import (
-    BoxGrammar,
-    GrammarError,
-    GrammarLogitsProcessor,
-    MaskGrammar,
-    constrained_decode,
-)
-from univlm.inference.predictor import Predictor, labels_from_prompt
+from univlm.inference.decoding import constrained_decode
+from univlm.inference.grammars import BoxGrammar, GrammarError, MaskGrammar
+from univlm.inference.logits_processor import GrammarLogitsProcessor
+from univlm.inference.predictor import Predictor
+from univlm.inference.prompts import labels_from_prompt
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
 
 __all__ = [

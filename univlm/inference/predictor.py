@@ -5,12 +5,12 @@ Design choices and sources:
   ...); a prompt without a tag goes to the router's default expert and the note is logged (the CLI
   prints it). The processor's own routing reads the whole rendered conversation, which in a chat
   would keep the first turn's tag forever, so its ``expert_ids`` are overridden.
-- Single answers are decoded by :func:`~univlm.inference.constrained.constrained_decode`, a small
+- Single answers are decoded by :func:`~univlm.inference.decoding.constrained_decode`, a small
   greedy/sampling loop over the model's KV cache; ``[SEG]`` and ``[VG]`` answers are grammar
   constrained by default (masks: exactly G x G cells with labels from the prompt plus ``others``;
   boxes: ``[x1, y1, x2, y2]`` in 0..100), with jump-forward over forced tokens.
 - Batches (:meth:`Predictor.predict_batch`) go through ``model.generate`` with left padding and a
-  :class:`~univlm.inference.constrained.GrammarLogitsProcessor` (one grammar per row).
+  :class:`~univlm.inference.logits_processor.GrammarLogitsProcessor` (one grammar per row).
 - Prefix KV-cache reuse (:meth:`Predictor.predict_many`): the chat template puts the ``<image>``
   placeholders first in the user turn, so every prompt about the same image(s) shares the tokens up
   to and including the last image token. That prefix (vision tower + LLM) runs once per expert (the
@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,75 +33,16 @@ from typing import Any
 import numpy as np
 
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
-from univlm.inference.constrained import (
-    FORBIDDEN_LABEL_CHARS,
-    BoxGrammar,
-    Grammar,
-    GrammarError,
-    MaskGrammar,
-    constrained_decode,
-)
+from univlm.inference.decoding import constrained_decode
+from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar
+from univlm.inference.logits_processor import GrammarLogitsProcessor
+from univlm.inference.prompts import labels_from_prompt
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
 from univlm.models.compat import output_cache
 from univlm.models.router import find_task_tag
+from univlm.tasks import CONSTRAINED_TASKS, IMAGE_TOKEN
 
 logger = logging.getLogger(__name__)
-
-IMAGE_TOKEN = "<image>"
-CONSTRAINED_TASKS = frozenset({"SEG", "VG"})
-
-
-def _template_regex(template: str, field_name: str) -> re.Pattern[str]:
-    pattern = re.escape(template).replace(re.escape("{" + field_name + "}"), f"(?P<{field_name}>.+?)")
-    return re.compile(pattern + r"\s*$", re.IGNORECASE)
-
-
-def _seg_patterns() -> tuple[list[re.Pattern[str]], re.Pattern[str]]:
-    from univlm.data.templates import CHANGE_SEG_TEMPLATE, MULTI_SEG_TEMPLATE, SEG_TEMPLATES
-
-    singles = [_template_regex(t, "cls") for t in (*SEG_TEMPLATES, CHANGE_SEG_TEMPLATE)]
-    return singles, _template_regex(MULTI_SEG_TEMPLATE, "targets")
-
-
-def labels_from_prompt(prompt: str) -> list[str]:
-    """The mask labels a ``[SEG]`` prompt asks for, ``others`` first.
-
-    Recognises univlm's segmentation templates (single class, change detection, multi-referring
-    ``Please segment the a, the b and the c in this image.``); any other prompt uses the text after
-    the tag, without trailing punctuation, as the one label.
-
-    Args:
-        prompt: The user prompt (placeholders and tag included or not).
-
-    Returns:
-        ``["others", label, ...]`` with characters the mask format reserves removed.
-    """
-    text = prompt.replace(IMAGE_TOKEN, "").strip()
-    singles, multi = _seg_patterns()
-    names: list[str] = []
-    match = multi.match(text)
-    if match:
-        # multi_seg_prompt writes "the a, the b and the c": split only where "the " follows, so a
-        # single phrase such as "bare land and water" stays whole.
-        parts = re.split(r"(?:,\s*|\s+and\s+)(?=the\s)", match.group("targets"), flags=re.IGNORECASE)
-        if len(parts) > 1:
-            names = [re.sub(r"^the\s+", "", p.strip(), flags=re.IGNORECASE) for p in parts]
-    for pattern in singles if not names else ():
-        match = pattern.match(text)
-        if match:
-            names = [match.group("cls")]
-            break
-    if not names:
-        tag = find_task_tag(text)
-        rest = text.split(tag, 1)[1] if tag else text
-        names = [rest.strip().rstrip("?.!")]
-    cleaned = []
-    for name in names:
-        name = " ".join("".join(c for c in name if c not in FORBIDDEN_LABEL_CHARS).split())
-        if name and name != BACKGROUND and name not in cleaned:
-            cleaned.append(name)
-    return [BACKGROUND, *cleaned]
-
 
 def _as_image_list(images: Any) -> list[Any]:
     if images is None:
@@ -397,7 +337,7 @@ class Predictor:
     ) -> list[Result]:
         """Answer a batch of ``(images, prompt)`` pairs with ``model.generate`` (left padding).
 
-        Constrained rows use :class:`~univlm.inference.constrained.GrammarLogitsProcessor`; rows may
+        Constrained rows use :class:`~univlm.inference.logits_processor.GrammarLogitsProcessor`; rows may
         mix tasks, experts and image counts.
 
         Args:
@@ -410,8 +350,6 @@ class Predictor:
         """
         import torch
         from transformers import LogitsProcessorList
-
-        from univlm.inference.constrained import GrammarLogitsProcessor
 
         prepared = [self._prepare(images, prompt, None, None, constrained) for images, prompt in items]
         results: list[Result] = []

@@ -8,19 +8,13 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.inference._mask_check import validate_mask_text
 from tests.inference._tiny import one_torch_thread
 from univlm.codecs.boxes import parse_boxes
 from univlm.codecs.masks import MaskDecodeError, decode_masks, encode_grid, encode_mask
-from univlm.inference.constrained import (
-    BoxGrammar,
-    GrammarError,
-    GrammarLogitsProcessor,
-    MaskGrammar,
-    constrained_decode,
-    int_prefix_ok,
-    piece_tokens,
-    validate_mask_text,
-)
+from univlm.inference.decoding import constrained_decode
+from univlm.inference.grammars import BoxGrammar, GrammarError, MaskGrammar, int_prefix_ok, piece_tokens
+from univlm.inference.logits_processor import GrammarLogitsProcessor
 
 LABELS = ["building", "bare land", "road"]
 _threads = pytest.fixture(autouse=True, scope="module")(one_torch_thread)
