@@ -128,6 +128,19 @@ def test_predict_batch_matches_single_predictions(predictor, image):
     assert batch[2].expert == "image" and batch[2].task == "CCD"
 
 
+def test_predict_batch_groups_by_expert_and_keeps_input_order(predictor, image):
+    other = tiny_image(40, 60, seed=1)
+    short = Predictor(predictor.model, predictor.processor, grid=8, max_new_tokens=6)
+    # Interleaved experts: pixel, image, region, image, pixel, region.
+    items = [(image, SEG), (image, "[CAP] Describe."), (other, VG), (other, "[CLS] Class?"), (other, SEG), (image, VG)]
+    grouped = short.predict_batch(items, batch_size=2)
+    assert [r.expert for r in grouped] == ["pixel", "image", "region", "image", "pixel", "region"]
+    assert all(len(r.stats["batch_experts"]) == 1 for r in grouped), [r.stats for r in grouped]
+    mixed = short.predict_batch(items, batch_size=2, group_by_expert=False)
+    assert any(len(r.stats["batch_experts"]) > 1 for r in mixed)
+    assert [r.text for r in grouped] == [r.text for r in mixed]
+
+
 def test_chat_history_routes_by_current_turn(predictor, image):
     first = predictor.predict(image, VG)
     follow = predictor.predict(image, SEG, history=[(VG, first.text)])
