@@ -141,6 +141,24 @@ def test_predict_batch_groups_by_expert_and_keeps_input_order(predictor, image):
     assert [r.text for r in grouped] == [r.text for r in mixed]
 
 
+def test_predict_many_batched_decode_equals_one_by_one(predictor, image):
+    prompts = [
+        "[SEG] Please segment the building in this image.",
+        "[SEG] Please segment the road in this image.",
+        "[SEG] Please segment the water in this image.",
+        VG,
+        "[VG] the small road",
+    ]
+    batched = predictor.predict_many(image, prompts)
+    serial = predictor.predict_many(image, prompts, batch_decode=False)
+    single = [predictor.predict(image, p) for p in prompts]
+    assert [r.text for r in batched] == [r.text for r in serial] == [r.text for r in single]
+    assert [r.stats["decoded_as_batch_of"] for r in batched] == [3, 3, 3, 2, 2]
+    assert all(r.stats["complete"] and r.masks for r in batched[:3])
+    # Rows decode together: the batch as a whole takes far fewer passes than the rows one by one.
+    assert max(r.stats["forward_passes"] for r in batched[:3]) < sum(r.stats["forward_passes"] for r in serial[:3])
+
+
 def test_chat_history_routes_by_current_turn(predictor, image):
     first = predictor.predict(image, VG)
     follow = predictor.predict(image, SEG, history=[(VG, first.text)])

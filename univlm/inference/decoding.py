@@ -61,6 +61,73 @@ def _pick(logits, allowed: list[int] | None, temperature: float, top_k: int, gen
     return int(torch.multinomial(probs.cpu(), 1, generator=generator))
 
 
+class _Row:
+    """The decoding state of one answer: grammar state, output so far, and the tokens still to feed.
+
+    Shared by :func:`constrained_decode` (one row) and :func:`constrained_decode_batch` (K rows), so
+    both pick and force tokens by exactly the same rules.
+    """
+
+    def __init__(self, grammar: Grammar | None, max_new_tokens: int, eos: set[int], prompt: list[int]) -> None:
+        self.state = grammar.new_state() if grammar is not None else None
+        self.budget = max_new_tokens
+        self.eos = eos
+        self.out = DecodeOutput()
+        self.pending = list(prompt)  # tokens the next forward pass must consume
+        self.done = False
+
+    def start(self) -> bool:
+        """Add the tokens forced before any choice; returns whether the model must run at all."""
+        if self.budget <= 0:
+            self.done = True
+            return False
+        if self.state is not None:
+            # Tokens forced before any choice (e.g. "[" of a box) ride along with the prompt's pass.
+            head = self.state.forced_tokens()
+            self.out.token_ids += head[: self.budget]
+            self.out.forced += len(self.out.token_ids)
+            if len(head) > self.budget:
+                self.done = True
+                return False
+            self.pending += head
+            if self.state.complete:  # the grammar left no choice at all: the model need not run
+                self.out.complete = True
+                self.done = True
+                return False
+        return True
+
+    def step(self, logits, temperature: float, top_k: int, generator) -> None:
+        """Choose the next token from ``logits`` (V,), append it and the forced tokens after it."""
+        self.out.forward_passes += 1
+        allowed = self.state.allowed_tokens() if self.state is not None else None
+        tok = _pick(logits, allowed, temperature, top_k, generator)
+        self.out.sampled += 1
+        if tok in self.eos and self.state is None:
+            self.out.stopped_by_eos = True
+            self.done = True
+            return
+        chunk = [tok]
+        if self.state is not None:
+            self.state.advance(tok)
+            chunk += self.state.forced_tokens()
+            self.out.forced += len(chunk) - 1
+        room = self.budget - len(self.out.token_ids)
+        self.out.token_ids += chunk[:room]
+        self.pending = chunk
+        if len(chunk) > room:  # the budget cut the forced tokens short: the answer is incomplete
+            self.done = True
+        elif self.state is not None and self.state.complete:
+            # Nothing follows a finished answer but end-of-sequence: no need to run the last chunk.
+            self.out.complete = True
+            self.done = True
+        elif len(self.out.token_ids) >= self.budget:
+            self.done = True
+
+
+def _eos_set(eos_token_id: int | Sequence[int] | None) -> set[int]:
+    return {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
+
+
 def constrained_decode(
     model,
     input_ids,
@@ -110,32 +177,26 @@ def constrained_decode(
 
     if input_ids.ndim != 2 or input_ids.shape[0] != 1:
         raise ValueError(f"constrained_decode takes one sequence (1, T), got shape {tuple(input_ids.shape)}")
-    eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or ())
-    state = grammar.new_state() if grammar is not None else None
-    out = DecodeOutput()
+    row = _Row(grammar, max_new_tokens, _eos_set(eos_token_id), input_ids[0].tolist())
     kwargs = dict(step_kwargs or {})
     first = dict(first_kwargs or {})
     cache = past_key_values
     cache_kw = cache_kwarg()
-    current = input_ids
-    if max_new_tokens <= 0:
-        out.past_key_values = past_key_values
-        return out
-    if state is not None:
-        # Tokens forced before any choice (e.g. "[" of a box) ride along with the prompt's pass.
-        head = state.forced_tokens()
-        out.token_ids += head[:max_new_tokens]
-        out.forced += len(out.token_ids)
-        if len(head) > max_new_tokens:
-            out.past_key_values = past_key_values
-            return out
-        if head:
-            current = torch.cat([input_ids, input_ids.new_tensor([head])], dim=1)
-        if state.complete:  # the grammar left no choice at all: the model need not run
-            out.complete = True
-            out.past_key_values = past_key_values
-            return out
-    while True:
+    if not row.start():
+        row.out.past_key_values = past_key_values
+        return row.out
+    while not row.done:
+        tokens = row.pending
+        extra_passes = 0
+        if not jump_forward and len(tokens) > 1 and row.out.forward_passes > 0:
+            for tok_ in tokens[:-1]:
+                one = torch.tensor([[tok_]], dtype=input_ids.dtype, device=input_ids.device)
+                with torch.no_grad():
+                    step = model(input_ids=one, use_cache=True, logits_to_keep=1, **{cache_kw: cache}, **kwargs)
+                cache = output_cache(step)
+                extra_passes += 1
+            tokens = tokens[-1:]
+        current = torch.tensor([tokens], dtype=input_ids.dtype, device=input_ids.device)
         with torch.no_grad():
             # logits_to_keep=1: only the last position's logits are needed (a prefill over a long prompt
             # would otherwise materialise T x vocab logits).
@@ -143,39 +204,122 @@ def constrained_decode(
                 input_ids=current, use_cache=True, logits_to_keep=1, **{cache_kw: cache}, **kwargs, **first
             )
         first = {}
-        out.forward_passes += 1
         cache = output_cache(result)
-        logits = result.logits[0, -1]
-        allowed = state.allowed_tokens() if state is not None else None
-        tok = _pick(logits, allowed, temperature, top_k, generator)
-        out.sampled += 1
-        if tok in eos and state is None:
-            out.stopped_by_eos = True
-            break
-        chunk = [tok]
-        if state is not None:
-            state.advance(tok)
-            chunk += state.forced_tokens()
-            out.forced += len(chunk) - 1
-        room = max_new_tokens - len(out.token_ids)
-        out.token_ids += chunk[:room]
-        if len(chunk) > room:  # the budget cut the forced tokens short: the answer is incomplete
-            break
-        if state is not None and state.complete:
-            # Nothing follows a finished answer but end-of-sequence: no need to run the last chunk.
-            out.complete = True
-            break
-        if len(out.token_ids) >= max_new_tokens:
-            break
-        if jump_forward:
-            current = torch.tensor([chunk], dtype=input_ids.dtype, device=input_ids.device)
-        else:
-            for tok_ in chunk[:-1]:
-                one = torch.tensor([[tok_]], dtype=input_ids.dtype, device=input_ids.device)
-                with torch.no_grad():
-                    step = model(input_ids=one, use_cache=True, logits_to_keep=1, **{cache_kw: cache}, **kwargs)
-                    cache = output_cache(step)
-                out.forward_passes += 1
-            current = torch.tensor([chunk[-1:]], dtype=input_ids.dtype, device=input_ids.device)
-    out.past_key_values = cache
-    return out
+        row.out.forward_passes += extra_passes
+        row.step(result.logits[0, -1], temperature, top_k, generator)
+    row.out.past_key_values = cache
+    return row.out
+
+
+def constrained_decode_batch(
+    model,
+    prompts: Sequence[Sequence[int]],
+    *,
+    grammars: Sequence[Grammar | None],
+    max_new_tokens: int | Sequence[int] = 256,
+    eos_token_id: int | Sequence[int] | None = None,
+    pad_token_id: int = 0,
+    past_key_values=None,
+    past_length: int = 0,
+    expert_ids=None,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    generators: Sequence[Any] | None = None,
+) -> list[DecodeOutput]:
+    """Decode K answers together, one forward pass per step for all rows, with jump-forward per row.
+
+    Every row continues the same cached prefix (e.g. the image tokens of one image) with its own
+    prompt suffix, grammar state and budget. At each step a row feeds its pending tokens (its suffix
+    first, then a sampled token plus the tokens its grammar forces); rows are right-padded to the
+    longest chunk, the pads are masked out of attention and later steps, and each row's logits are
+    read at its own last token. Rows that finish drop out of the batch and the cache. In
+    memory-bound decode a pass over K rows costs about as much as a pass over one, so K masks cost
+    about as many passes as the longest one.
+
+    Args:
+        model: A causal LM as for :func:`constrained_decode`, accepting ``attention_mask`` and
+            ``position_ids``.
+        prompts: Per row, the tokens after the cached prefix.
+        grammars: Per row, its grammar (None decodes freely).
+        max_new_tokens: One budget for all rows, or one per row.
+        eos_token_id: Ends free decoding.
+        pad_token_id: Filler for short chunks (masked out, never attended to).
+        past_key_values: A batch-1 cache holding the shared prefix, or None. It is expanded to the
+            batch in place: pass a copy if the caller keeps using it.
+        past_length: Tokens in ``past_key_values``.
+        expert_ids: LongTensor (K,) of expert ids, or None for a dense model.
+        temperature, top_k: As in :func:`constrained_decode`.
+        generators: Per row ``torch.Generator`` for sampling, or None.
+
+    Returns:
+        One :class:`DecodeOutput` per row, in order (``past_key_values`` is None: the batch cache
+        is not split back into rows). ``forward_passes`` counts the passes the row took part in.
+
+    Raises:
+        ValueError: If the per-row arguments differ in length from ``prompts``.
+    """
+    import torch
+
+    from univlm.models.compat import cache_kwarg, output_cache
+
+    k = len(prompts)
+    budgets = [max_new_tokens] * k if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    gens = list(generators) if generators is not None else [None] * k
+    if not (len(grammars) == len(budgets) == len(gens) == k):
+        raise ValueError(
+            f"got {k} prompts, {len(grammars)} grammars, {len(budgets)} budgets and {len(gens)} generators"
+        )
+    if expert_ids is not None and tuple(expert_ids.shape) != (k,):
+        raise ValueError(f"expert_ids has shape {tuple(expert_ids.shape)}, expected ({k},)")
+    eos = _eos_set(eos_token_id)
+    rows = [_Row(g, b, eos, list(p)) for g, b, p in zip(grammars, budgets, prompts, strict=True)]
+    active = [r for r, row in enumerate(rows) if row.start()]
+    if not active:
+        return [row.out for row in rows]
+    device = model.device if hasattr(model, "device") else None
+    cache = past_key_values
+    if cache is not None:
+        cache.batch_repeat_interleave(len(active))
+    history = torch.ones(len(active), past_length, dtype=torch.long, device=device)  # (A, P) attended slots
+    next_pos = [past_length] * len(active)
+    experts = expert_ids[active] if expert_ids is not None else None
+    cache_kw = cache_kwarg()
+    while active:
+        width = max(len(rows[r].pending) for r in active)
+        ids = torch.full((len(active), width), pad_token_id, dtype=torch.long, device=device)  # (A, L)
+        new_mask = torch.zeros(len(active), width, dtype=torch.long, device=device)  # (A, L)
+        positions = torch.zeros(len(active), width, dtype=torch.long, device=device)  # (A, L)
+        last = []
+        for i, r in enumerate(active):
+            n = len(rows[r].pending)
+            ids[i, :n] = torch.tensor(rows[r].pending, dtype=torch.long)
+            new_mask[i, :n] = 1
+            positions[i] = next_pos[i] + torch.arange(width).clamp(max=n - 1)  # pads repeat the last position
+            last.append(n - 1)
+            next_pos[i] += n
+        attention = torch.cat([history, new_mask], dim=1)  # (A, P + L)
+        keep = sorted(set(last))
+        extra = {"expert_ids": experts} if experts is not None else {}
+        with torch.no_grad():
+            result = model(
+                input_ids=ids,
+                attention_mask=attention,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=torch.tensor(keep, device=device),
+                **{cache_kw: cache},
+                **extra,
+            )
+        cache = output_cache(result)
+        history = attention
+        for i, r in enumerate(active):
+            rows[r].step(result.logits[i, keep.index(last[i])], temperature, top_k, gens[r])
+        stay = [i for i, r in enumerate(active) if not rows[r].done]
+        if len(stay) < len(active):
+            if stay and cache is not None:
+                cache.batch_select_indices(torch.tensor(stay, device=device))
+            history = history[stay]
+            next_pos = [next_pos[i] for i in stay]
+            experts = experts[stay] if experts is not None else None
+            active = [active[i] for i in stay]
+    return [row.out for row in rows]

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
-from univlm.inference.decoding import constrained_decode
+from univlm.inference.decoding import constrained_decode, constrained_decode_batch
 from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar
 from univlm.inference.logits_processor import GrammarLogitsProcessor
 from univlm.inference.prompts import labels_from_prompt
@@ -425,11 +425,15 @@ class Predictor:
         temperature: float = 0.0,
         top_k: int = 0,
         seed: int | None = None,
+        batch_decode: bool = True,
     ) -> list[Result]:
         """Answer several prompts about the SAME image(s), encoding the image prefix once per expert.
 
         Prompts routed to the same expert share the KV cache of everything up to and including the
-        image tokens; each continues from its own copy. Outputs equal separate :meth:`predict` calls.
+        image tokens. With ``batch_decode`` (the default) they then decode together, one forward pass
+        per step for all of them (:func:`~univlm.inference.decoding.constrained_decode_batch`);
+        otherwise each continues from its own copy of the cache, one after another. Outputs equal
+        separate :meth:`predict` calls either way.
 
         Args:
             images: The image(s) every prompt is about.
@@ -437,6 +441,7 @@ class Predictor:
             labels: Optional per-prompt mask labels (see :meth:`predict`).
             constrained, max_new_tokens, temperature, top_k, seed: As in :meth:`predict` (the seed
                 of prompt k is ``seed + k``).
+            batch_decode: Decode the prompts of one expert as one batch (default) rather than one by one.
 
         Returns:
             One :class:`Result` per prompt, in order.
@@ -475,6 +480,12 @@ class Predictor:
                     )
                 cache = output_cache(prefill)
                 prefix_seconds = time.perf_counter() - start
+            if batch_decode and len(members) > 1:
+                self._decode_group(
+                    members, prepared, encoded, len(prefix), cache, prefix_seconds, results,
+                    max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                )
+                continue
             for k in members:
                 item = prepared[k]
                 suffix = encoded[k]["input_ids"][:, len(prefix) :]
@@ -504,6 +515,56 @@ class Predictor:
                 }
                 results[k] = self._result(item, out.token_ids, stats)
         return [r for r in results if r is not None]
+
+    def _decode_group(
+        self,
+        members: Sequence[int],
+        prepared: Sequence[_Prepared],
+        encoded: Sequence[Mapping[str, Any]],
+        prefix_len: int,
+        cache: Any,
+        prefix_seconds: float,
+        results: list[Result | None],
+        *,
+        max_new_tokens: int | None,
+        temperature: float,
+        top_k: int,
+        seed: int | None,
+    ) -> None:
+        """Decode the prompts ``members`` (one expert, one cached prefix) as one batch into ``results``."""
+        import torch
+
+        start = time.perf_counter()
+        items = [prepared[k] for k in members]
+        outs = constrained_decode_batch(
+            self.model,
+            [encoded[k]["input_ids"][0, prefix_len:].tolist() for k in members],
+            grammars=[it.grammar for it in items],
+            max_new_tokens=[self._budget(it, max_new_tokens) for it in items],
+            eos_token_id=self.eos_token_ids,
+            pad_token_id=self.tokenizer.pad_token_id or 0,
+            past_key_values=copy.deepcopy(cache) if cache is not None else None,
+            past_length=prefix_len,
+            expert_ids=torch.tensor([it.expert_id for it in items], device=self.model.device),
+            temperature=temperature,
+            top_k=top_k,
+            generators=[self._generator(None if seed is None else seed + k) for k in members],
+        )
+        seconds = time.perf_counter() - start
+        for k, item, out in zip(members, items, outs, strict=True):
+            stats = {
+                "prompt_tokens": int(encoded[k]["input_ids"].shape[1]),
+                "prefix_tokens": prefix_len,
+                "shared_prefix_with": len(members),
+                "prefix_seconds": round(prefix_seconds, 4),
+                "new_tokens": len(out.token_ids),
+                "forward_passes": out.forward_passes,
+                "forced_tokens": out.forced,
+                "complete": out.complete if item.grammar is not None else out.stopped_by_eos,
+                "batch_seconds": round(seconds, 4),
+                "decoded_as_batch_of": len(members),
+            }
+            results[k] = self._result(item, out.token_ids, stats)
 
     def segment_classes(
         self,
