@@ -230,9 +230,9 @@ def constrained_decode_batch(
 
     Every row continues the same cached prefix (e.g. the image tokens of one image) with its own
     prompt suffix, grammar state and budget. At each step a row feeds its pending tokens (its suffix
-    first, then a sampled token plus the tokens its grammar forces); rows are right-padded to the
-    longest chunk, the pads are masked out of attention and later steps, and each row's logits are
-    read at its own last token. Rows that finish drop out of the batch and the cache. In
+    first, then a sampled token plus the tokens its grammar forces); rows are padded to the
+    longest chunk on the left, so every row's last token is in the last column, and the pads are
+    masked out of attention in this and every later step. Rows that finish drop out of the batch and the cache. In
     memory-bound decode a pass over K rows costs about as much as a pass over one, so K masks cost
     about as many passes as the longest one.
 
@@ -289,16 +289,15 @@ def constrained_decode_batch(
         ids = torch.full((len(active), width), pad_token_id, dtype=torch.long, device=device)  # (A, L)
         new_mask = torch.zeros(len(active), width, dtype=torch.long, device=device)  # (A, L)
         positions = torch.zeros(len(active), width, dtype=torch.long, device=device)  # (A, L)
-        last = []
         for i, r in enumerate(active):
+            # Pads go BEFORE a short chunk, so every row's last real token sits in the last column
+            # and only that column's logits are computed (the LM head is the costliest matrix).
             n = len(rows[r].pending)
-            ids[i, :n] = torch.tensor(rows[r].pending, dtype=torch.long)
-            new_mask[i, :n] = 1
-            positions[i] = next_pos[i] + torch.arange(width).clamp(max=n - 1)  # pads repeat the last position
-            last.append(n - 1)
+            ids[i, width - n :] = torch.tensor(rows[r].pending, dtype=torch.long)
+            new_mask[i, width - n :] = 1
+            positions[i] = next_pos[i] + (torch.arange(width) - (width - n)).clamp(min=0)  # pads: first position
             next_pos[i] += n
         attention = torch.cat([history, new_mask], dim=1)  # (A, P + L)
-        keep = sorted(set(last))
         extra = {"expert_ids": experts} if experts is not None else {}
         with torch.no_grad():
             result = model(
@@ -306,14 +305,14 @@ def constrained_decode_batch(
                 attention_mask=attention,
                 position_ids=positions,
                 use_cache=True,
-                logits_to_keep=torch.tensor(keep, device=device),
+                logits_to_keep=1,
                 **{cache_kw: cache},
                 **extra,
             )
         cache = output_cache(result)
         history = attention
         for i, r in enumerate(active):
-            rows[r].step(result.logits[i, keep.index(last[i])], temperature, top_k, gens[r])
+            rows[r].step(result.logits[i, -1], temperature, top_k, gens[r])
         stay = [i for i, r in enumerate(active) if not rows[r].done]
         if len(stay) < len(active):
             if stay and cache is not None:
