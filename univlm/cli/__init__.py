@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("univlm.cli.predict", "answer one prompt about one or two images"),
     "chat": ("univlm.cli.chat", "multi-turn chat about an image"),
     "eval": ("univlm.cli.eval", "generate and score predictions under a named protocol"),
+    "grammar": ("univlm.cli.grammar", "write the mask or box answer grammar for XGrammar (vLLM, SGLang)"),
 }
 
 
