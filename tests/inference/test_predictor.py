@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import torch
 
 from tests.inference._mask_check import validate_mask_text
 from tests.inference._tiny import one_torch_thread, save_tiny_univlm, tiny_image
@@ -189,3 +190,30 @@ def test_labels_from_prompt_reads_templates():
     assert labels_from_prompt("<image>\n[SEG] bare land?") == ["others", "bare land"]
     change = "[SEG] Please segment the building area in the images that have changed in the second image."
     assert labels_from_prompt(change) == ["others", "building"]
+
+
+def test_static_cache_gives_identical_answers(predictor, image):
+    static = Predictor(predictor.model, predictor.processor, grid=8, cache="static")
+    for prompt in (SEG, VG, "[CAP] Describe the image."):
+        assert static.predict(image, prompt, max_new_tokens=12).text == predictor.predict(
+            image, prompt, max_new_tokens=12
+        ).text
+
+
+def test_int8_weight_only_quantizes_the_language_model(model_dir, image):
+    from univlm.inference.acceleration import Int8WeightOnlyLinear
+
+    quantized = Predictor.from_pretrained(model_dir, grid=8, quantize="int8")
+    layers = [m for m in quantized.model.modules() if isinstance(m, Int8WeightOnlyLinear)]
+    assert layers and all(m.weight_int8.dtype == torch.int8 for m in layers)
+    assert not any(isinstance(m, torch.nn.Linear) for m in quantized.model.model.language_model.modules())
+    result = quantized.predict(image, SEG)
+    assert result.stats["complete"] and result.masks  # the grammar still completes the answer
+    assert quantized.info()["dtype"] == "bfloat16"
+
+
+def test_unknown_decode_options_are_refused(predictor):
+    with pytest.raises(ValueError, match="quantize must be one of"):
+        Predictor(predictor.model, predictor.processor, quantize="int4")
+    with pytest.raises(ValueError, match="cache must be one of"):
+        Predictor(predictor.model, predictor.processor, cache="paged")

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
+from univlm.inference.acceleration import CACHE_KINDS, QUANTIZE_KINDS, make_cache, quantize_int8_weight_only
 from univlm.inference.decoding import constrained_decode, constrained_decode_batch
 from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar
 from univlm.inference.logits_processor import GrammarLogitsProcessor
@@ -80,6 +81,15 @@ class Predictor:
         grid: Mask grid side G the model was trained with.
         max_new_tokens: Default budget for unconstrained answers (constrained answers default to
             their grammar's worst case, so they always complete).
+        quantize: ``"none"`` or ``"int8"``: int8 weight-only language model with bfloat16
+            activations, 4x fewer bytes per decoded token than fp32
+            (:mod:`univlm.inference.acceleration`).
+        cache: ``"dynamic"`` (default) or ``"static"``: transformers' preallocated ``StaticCache``
+            for :meth:`predict`.
+        compile: ``torch.compile`` the forward used by the decode loops (slow first calls).
+
+    Raises:
+        ValueError: If ``quantize`` or ``cache`` is not a known choice.
     """
 
     def __init__(
@@ -91,17 +101,31 @@ class Predictor:
         constrained: bool = True,
         grid: int = DEFAULT_GRID,
         max_new_tokens: int = 256,
+        quantize: str = "none",
+        cache: str = "dynamic",
+        compile: bool = False,
     ) -> None:
         import torch
 
+        if quantize not in QUANTIZE_KINDS:
+            raise ValueError(f"quantize must be one of {QUANTIZE_KINDS}, got {quantize!r}")
+        if cache not in CACHE_KINDS:
+            raise ValueError(f"cache must be one of {CACHE_KINDS}, got {cache!r}")
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
         if device is not None or dtype is not None:
             model = model.to(device=device, dtype=dtype)
+        if quantize == "int8":
+            quantize_int8_weight_only(model)
+            dtype = torch.bfloat16
         first = next(model.parameters())
         self.device = first.device
         self.dtype = dtype if dtype is not None else first.dtype  # pixel values are cast to it
         self.model = model.eval()
+        self.quantize = quantize
+        self.cache = cache
+        # The decode loops call this; generate() and attribute access keep using the plain model.
+        self._forward = torch.compile(self.model, dynamic=True) if compile else self.model
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.constrained = constrained
@@ -301,12 +325,14 @@ class Predictor:
         input_ids = inputs.pop("input_ids")
         expert_ids = inputs.pop("expert_ids")
         inputs.pop("attention_mask", None)  # one unpadded sequence: the causal mask is all there is
+        budget = self._budget(item, max_new_tokens)
         start = time.perf_counter()
         out = constrained_decode(
-            self.model,
+            self._forward,
             input_ids,
             grammar=item.grammar,
-            max_new_tokens=self._budget(item, max_new_tokens),
+            max_new_tokens=budget,
+            past_key_values=make_cache(self.model, self.cache, input_ids.shape[1] + budget + 1),
             eos_token_id=self.eos_token_ids,
             first_kwargs=inputs,
             step_kwargs={"expert_ids": expert_ids},
@@ -322,7 +348,25 @@ class Predictor:
             "complete": out.complete if item.grammar is not None else out.stopped_by_eos,
             "seconds": round(time.perf_counter() - start, 4),
         }
-        return self._result(item, out.token_ids, stats)
+        result = self._result(item, out.token_ids, stats)
+        if getattr(self.model, "mask_head", None) is not None and "pixel_values" in inputs:
+            self._add_head_masks(result, input_ids, out.token_ids, inputs["pixel_values"], expert_ids)
+        return result
+
+    def _add_head_masks(self, result: Result, prompt_ids, token_ids, pixel_values, expert_ids) -> None:
+        """Fill ``result.head_masks`` from the ``[SEG]``-token mask head (models with ``mask_head="clm"``)."""
+        import torch
+
+        from univlm.models.mask_head import predict_head_masks  # only models with a head need it
+
+        answer = torch.as_tensor([list(token_ids)], dtype=prompt_ids.dtype, device=prompt_ids.device)
+        masks, classes, problems = predict_head_masks(
+            self.model, torch.cat([prompt_ids, answer], dim=1), pixel_values, result.image_size, expert_ids
+        )
+        result.head_masks, result.head_mask_classes = [m.numpy() for m in masks], classes
+        if masks:  # the answer holds mask tokens instead of a <seg> block
+            result.problems = [p for p in result.problems if not p.startswith("expected a <seg>")]
+        result.problems += problems
 
     def predict_batch(
         self,
@@ -471,7 +515,7 @@ class Predictor:
                     k: v for k, v in first.items() if k in ("pixel_values", "image_sizes", "batch_num_images")
                 }
                 with torch.no_grad():
-                    prefill = self.model(
+                    prefill = self._forward(
                         input_ids=first["input_ids"][:, : len(prefix)],
                         use_cache=True,
                         logits_to_keep=1,
@@ -491,7 +535,7 @@ class Predictor:
                 suffix = encoded[k]["input_ids"][:, len(prefix) :]
                 start = time.perf_counter()
                 out = constrained_decode(
-                    self.model,
+                    self._forward,
                     suffix,
                     grammar=item.grammar,
                     max_new_tokens=self._budget(item, max_new_tokens),
@@ -537,7 +581,7 @@ class Predictor:
         start = time.perf_counter()
         items = [prepared[k] for k in members]
         outs = constrained_decode_batch(
-            self.model,
+            self._forward,
             [encoded[k]["input_ids"][0, prefix_len:].tolist() for k in members],
             grammars=[it.grammar for it in items],
             max_new_tokens=[self._budget(it, max_new_tokens) for it in items],
@@ -621,6 +665,36 @@ class Predictor:
             overlaps=int((claimed > 1).sum()),
         )
 
+    def predict_scene(
+        self, path: str | os.PathLike, prompt: str, *, tile: int = 1024, overlap: int = 128, **options: Any
+    ) -> Any:
+        """Answer one prompt on every tile of a GeoTIFF and stitch the answers (needs ``univlm[geo]``).
+
+        A thin wrapper of :func:`univlm.geo.scene.predict_scene`, imported here so the core install
+        never needs rasterio.
+
+        Args:
+            path: The GeoTIFF / COG.
+            prompt: The prompt asked of every tile.
+            tile: Tile side in pixels.
+            overlap: Pixels shared by neighbouring tiles.
+            **options: ``bands``, ``stretch``, ``nodata``, ``skip_nodata``, ``batch_size``,
+                ``checkpoint``, ``resume``, ``progress``, ... and generation options.
+
+        Returns:
+            A :class:`univlm.geo.scene.SceneResult`.
+
+        Raises:
+            univlm.geo.GeoDependencyError: If the ``geo`` extra is not installed.
+            univlm.geo.GeoInputError: For a raster or option that cannot be used.
+        """
+        from univlm.geo import require_geo
+
+        require_geo()
+        from univlm.geo.scene import predict_scene
+
+        return predict_scene(self, path, prompt, tile=tile, overlap=overlap, **options)
+
     def info(self) -> Mapping[str, Any]:
         """Device, dtype, defaults and expert names, for logs and ``--json`` output."""
         return {
@@ -628,5 +702,7 @@ class Predictor:
             "dtype": str(self.dtype).replace("torch.", ""),
             "constrained": self.constrained,
             "grid": self.grid,
+            "quantize": self.quantize,
+            "cache": self.cache,
             "experts": list(self.processor.expert_names),
         }
