@@ -97,3 +97,13 @@ def test_usage_errors(model_dir, image_path, tmp_path, capsys):
     assert exc.value.code == 2 and "image not found" in capsys.readouterr().err
     assert main(["--model", str(tmp_path / "nope"), image_path, "--prompt", "[VG] x"]) == 1
     assert "cannot load model" in capsys.readouterr().err
+
+
+def test_decode_speed_flags(model_dir, image_path, capsys):
+    argv = ["--model", model_dir, image_path, "--prompt", "[VG] the largest building", "--json", "--grid", "8"]
+    assert main([*argv, "--quantize", "int8", "--cache", "static"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["boxes"]) == 1 and data["constrained"] is True
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--quantize", "int4"])
+    assert exc.value.code == 2

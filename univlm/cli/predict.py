@@ -3,7 +3,7 @@
 Prints the answer (or, with ``--json``, the whole parsed result), and with ``--save-overlay`` draws
 its boxes and masks on the first image with a legend. A prompt without a task tag is answered by
 the router's default expert; a note saying so goes to stderr so ``--json`` output stays parseable.
-``[SEG]`` and ``[VG]`` answers are grammar-constrained unless ``--no-constrain`` is given.
+``[SEG]`` and ``[VG]`` answers are grammar-constrained unless ``--no-constrained`` is given.
 """
 
 from __future__ import annotations
@@ -30,13 +30,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0, help="with sampling, keep the k most likely tokens")
     parser.add_argument("--seed", type=int, help="seed for sampling")
     parser.add_argument(
-        "--no-constrain", action="store_true", help="do not grammar-constrain [SEG]/[VG] answers"
+        "--no-constrained", "--no-constrain", dest="no_constrain", action="store_true",
+        help="do not grammar-constrain [SEG]/[VG] answers",
     )
     parser.add_argument("--grid", type=int, default=24, help="mask grid side G the model was trained with")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     parser.add_argument(
         "--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU"
     )
+    parser.add_argument(
+        "--quantize", choices=("none", "int8"), default="none",
+        help="int8: int8 weight-only language model, bf16 activations (fastest on CPU; docs/INFERENCE.md)",
+    )
+    parser.add_argument(
+        "--cache", choices=("dynamic", "static"), default="dynamic", help="KV cache kind (default dynamic)"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the decode step (slow first call)")
 
 
 def check_images(parser: argparse.ArgumentParser, images: Sequence[str]) -> None:
@@ -55,7 +64,14 @@ def load_predictor(args: argparse.Namespace) -> Any:
     from univlm.inference import Predictor
 
     return Predictor.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, constrained=not args.no_constrain, grid=args.grid
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        constrained=not args.no_constrain,
+        grid=args.grid,
+        quantize=args.quantize,
+        cache=args.cache,
+        compile=args.compile,
     )
 
 
@@ -80,7 +96,7 @@ def parse_and_load(
     try:
         return args, load_predictor(args)
     except (OSError, ValueError) as err:
-        print(f"{parser.prog}: cannot load model from {args.model}: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: cannot load model from {args.model}: {err}", file=sys.stderr)
         return args, None
 
 
@@ -113,6 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the parsed result as JSON")
     parser.add_argument("--save-overlay", metavar="PATH", help="draw boxes and masks on the first image")
+    # GeoTIFF scenes: flags and the tiled path live in univlm.geo.cli (rasterio is imported lazily there).
+    from univlm.geo.cli import add_scene_arguments
+
+    add_scene_arguments(parser)
     return parser
 
 
@@ -125,7 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 1 when the model directory cannot be loaded, 2 on usage errors.
     """
-    args, predictor = parse_and_load(_parser(), argv)
+    parser = _parser()
+    from univlm.geo.cli import run_predict_scene, wants_scene
+
+    scene_args = parser.parse_args(argv)
+    if wants_scene(scene_args):  # a GeoTIFF or a GIS flag: tiled inference, georeferenced outputs
+        return run_predict_scene(scene_args, PROG, load_predictor, generation_options(scene_args))
+    args, predictor = parse_and_load(parser, argv)
     if predictor is None:
         return 1
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
