@@ -66,11 +66,12 @@ def _fill_random(model: torch.nn.Module, seed: int) -> None:
             param.zero_()
 
 
-def build_models(seed: int = 0, preset: str = "rsunivlm-0.5b"):
+def build_models(seed: int = 0, preset: str = "rsunivlm-0.5b", overrides: dict | None = None):
     """Return ``(gmoe, dense, stock)`` sharing one set of random weights (extra memory: 2 expert copies)."""
     from transformers.initialization import no_init_weights
 
-    config = get_preset(preset)
+    overrides = overrides or {}
+    config = get_preset(preset, **overrides)
     with no_init_weights():  # transformers' own switch: allocate only, we fill the weights below
         dense = UniVLMForConditionalGeneration(config).eval()
     dense.tie_weights()  # no_init_weights also skips tying
@@ -83,7 +84,7 @@ def build_models(seed: int = 0, preset: str = "rsunivlm-0.5b"):
         stock = LlavaOnevisionForConditionalGeneration(llava_onevision_config(config))
     _share(dense, stock, dense_sd)
 
-    gmoe_config = get_preset(preset, use_gmoe=True)
+    gmoe_config = get_preset(preset, use_gmoe=True, **overrides)
     with torch.device("meta"):
         gmoe = UniVLMForConditionalGeneration(gmoe_config)
     gmoe_sd = {}
@@ -114,6 +115,43 @@ def time_generation(model, prefill: dict, decode_extra: dict, steps: int) -> tup
     return mid - start, (end - mid) / max(steps, 1), first
 
 
+def mixed_workload(gmoe, steps: int, repeats: int) -> None:
+    """Six prompts, two per expert, batch size 2: grouped by expert vs input order vs one expert only.
+
+    Prints each workload's best wall time and the ratios to the single-expert workload (goal for the
+    grouped mixed workload: <= 1.05), and whether grouping changed any answer.
+    """
+    from tokenizer_ext import resize_embeddings_for
+    from univlm.inference import Predictor
+    from univlm.models import UniVLMProcessor
+    from univlm.testing import build_tiny_qwen2_tokenizer
+
+    tokenizer = build_tiny_qwen2_tokenizer()
+    processor = UniVLMProcessor.from_tokenizer(tokenizer, image_size=384, patch_size=14)
+    resize_embeddings_for(gmoe, tokenizer)
+    predictor = Predictor(gmoe, processor, constrained=False, max_new_tokens=steps)
+    text = "the large grey building next to the road junction near the river bank"
+    mixed = [(None, f"[{tag}] {text} {k}") for k in range(2) for tag in ("CAP", "VG", "SEG")]  # image, region, pixel
+    single = [(None, f"[VG] {text} {k}") for k in range(6)]
+    runs = {
+        "single expert": (single, True),
+        "mixed, grouped": (mixed, True),
+        "mixed, input order": (mixed, False),
+    }
+    best, answers = {}, {}
+    for _ in range(repeats + 1):
+        for name, (items, grouped) in runs.items():
+            start = time.perf_counter()
+            results = predictor.predict_batch(items, batch_size=2, group_by_expert=grouped)
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+            answers[name] = [r.text for r in results]
+    print(f"mixed workload: 6 prompts (2 per expert), batch size 2, {steps} new tokens each, best of {repeats}")
+    for name in runs:
+        print(f"  {name:<20}{best[name]:8.2f} s  ratio to single expert {best[name] / best['single expert']:.3f}")
+    print("  goal: mixed, grouped <= 1.05; "
+          f"answers identical grouped vs input order: {answers['mixed, grouped'] == answers['mixed, input order']}")
+
+
 def main(argv=None) -> int:
     """Run the benchmark and print latencies and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -123,6 +161,7 @@ def main(argv=None) -> int:
     parser.add_argument("--image", action="store_true", help="add one 384x384 image (730 tokens) to the prompt")
     parser.add_argument("--quick", action="store_true", help="32-token prompt, 4 steps, 2 repeats")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 keeps the default)")
+    parser.add_argument("--mixed", action="store_true", help="also run the mixed-expert batch workload")
     args = parser.parse_args(argv)
     if args.quick:
         args.prompt_tokens, args.steps, args.repeats = 32, 4, 2
@@ -182,6 +221,9 @@ def main(argv=None) -> int:
         f"gmoe vs dense {(logits['gmoe'] - logits['dense']).abs().max().item():.2e}, "
         f"dense vs stock {(logits['dense'] - logits['stock']).abs().max().item():.2e}"
     )
+    if args.mixed:
+        del runs, stock
+        mixed_workload(gmoe, args.steps, args.repeats)
     return 0
 
 

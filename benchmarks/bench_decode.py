@@ -1,0 +1,157 @@
+"""Decode speed at batch 1 against the memory-bandwidth bound, univlm vs stock transformers.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_decode.py                 # real size, 800-token prompt, 1 thread: ~4 min
+    python benchmarks/bench_decode.py --quick         # 4 layers, short prompt: a smoke run
+
+Real-size ``rsunivlm-0.5b`` weights (random), CPU. Decoding one token reads every language-model
+weight once, so its speed is bounded by bytes per token over memory bandwidth. In one run, side by
+side, it measures:
+
+- ``bandwidth``: GB/s of a streaming read (``torch.sum`` over a 1 GiB buffer), and the bound it
+  gives: bandwidth / language-model bytes per token;
+- ``matvec``: the bare ceiling: one ``F.linear`` per language-model weight matrix (and the LM head)
+  at batch 1, no attention, no Python model code;
+- ``stock fp32``: transformers' ``LlavaOnevisionForConditionalGeneration`` on the same tensors;
+- ``univlm fp32``: the G-MoE model (3 experts, one used) through univlm's decode loop;
+- ``univlm static``: the same with transformers' ``StaticCache``;
+- ``univlm bf16`` and ``univlm int8``: bfloat16 weights, and int8 weight-only with bf16 activations
+  (``Predictor(quantize="int8")``).
+
+Each is timed as the best of ``--repeats`` runs of ``--steps`` greedy decode steps after an
+``--prompt-tokens`` prefill. It prints tok/s, each as a share of the bound and of the matvec ceiling,
+and whether univlm fp32 and stock fp32 produced the same tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_gmoe import build_models  # noqa: E402
+
+from univlm.inference.acceleration import make_cache, quantize_int8_weight_only  # noqa: E402
+from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
+from univlm.models.conversion import llava_onevision_inputs  # noqa: E402
+
+
+def bandwidth_gbs(gib: float = 1.0, repeats: int = 5) -> float:
+    """Streaming read bandwidth in GB/s (best of ``repeats``)."""
+    buf = torch.ones(int(gib * 2**30) // 4, dtype=torch.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        buf.sum()
+        best = min(best, time.perf_counter() - start)
+    return buf.numel() * 4 / best / 1e9
+
+
+def lm_matrices(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Weight matrices one decode step of the language model reads (one expert's FFN per layer)."""
+    mats = []
+    for name, param in model.named_parameters():
+        if param.dim() != 2 or "language_model" not in name and not name.startswith("lm_head"):
+            continue
+        if "embed_tokens" in name:  # gathered, not read whole
+            continue
+        if ".experts." in name and ".experts.1." not in name:  # the sample uses expert 1 only
+            continue
+        mats.append(param.detach())
+    return mats
+
+
+def matvec_tok_s(mats: list[torch.Tensor], repeats: int) -> float:
+    """Tokens/s of a bare matrix-vector pass over ``mats`` (best of ``repeats``)."""
+    best = float("inf")
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for w in mats:
+            F.linear(torch.ones(1, w.shape[1], dtype=w.dtype), w)
+        best = min(best, time.perf_counter() - start)
+    return 1.0 / best
+
+
+@torch.no_grad()
+def decode_tok_s(model, prefill: dict, extra: dict, steps: int, repeats: int, cache_kind: str = "dynamic"):
+    """Best tok/s over ``repeats`` runs of ``steps`` greedy steps after a prefill; also the tokens."""
+    best, tokens = float("inf"), []
+    length = prefill["input_ids"].shape[1] + steps + 1
+    for _ in range(repeats + 1):
+        cache = make_cache(model, cache_kind, length)
+        out = model(**prefill, **{cache_kwarg(): cache}, use_cache=True, logits_to_keep=1)
+        cache, token = output_cache(out), out.logits[:, -1:].argmax(-1)
+        tokens = [int(token)]
+        start = time.perf_counter()
+        for _ in range(steps):
+            out = model(input_ids=token, use_cache=True, logits_to_keep=1, **{cache_kwarg(): cache}, **extra)
+            cache, token = output_cache(out), out.logits[:, -1:].argmax(-1)
+            tokens.append(int(token))
+        best = min(best, time.perf_counter() - start)
+    return steps / best, tokens
+
+
+def main(argv=None) -> int:
+    """Run the measurements and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prompt-tokens", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="4-layer towers, 64-token prompt, 8 steps")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.prompt_tokens, args.steps, args.repeats = 64, 8, 1
+    preset_overrides = {"text_config": {"num_hidden_layers": 4}} if args.quick else {}
+    gmoe, dense, stock = build_models(overrides=preset_overrides)
+    del dense
+    ids = torch.randint(0, 151000, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(0))
+    routing = {"expert_ids": torch.tensor([1])}
+    mats = lm_matrices(gmoe)
+    lm_bytes = sum(w.numel() * w.element_size() for w in mats)
+
+    gbs = bandwidth_gbs()
+    bound = gbs * 1e9 / lm_bytes
+    rows: list[tuple[str, float]] = [("matvec fp32 (ceiling)", matvec_tok_s(mats, args.repeats))]
+    stock_tps, stock_tokens = decode_tok_s(stock, llava_onevision_inputs({"input_ids": ids}), {}, args.steps, args.repeats)
+    rows.append(("stock fp32", stock_tps))
+    ours_tps, ours_tokens = decode_tok_s(gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
+    rows.append(("univlm fp32", ours_tps))
+    static_tps, static_tokens = decode_tok_s(
+        gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats, cache_kind="static"
+    )
+    rows.append(("univlm fp32 static cache", static_tps))
+    del stock
+    low = copy.deepcopy(gmoe).to(torch.bfloat16)
+    rows.append(("univlm bf16", decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)[0]))
+    quantize_int8_weight_only(low)
+    int8_tps, int8_tokens = decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
+    rows.append(("univlm int8 weight-only", int8_tps))
+
+    print(
+        f"threads {torch.get_num_threads()}, prompt {args.prompt_tokens} tokens, {args.steps} steps, "
+        f"best of {args.repeats}; bandwidth {gbs:.1f} GB/s; LM bytes/token (fp32) {lm_bytes / 1e9:.2f} GB; "
+        f"fp32 bound {bound:.1f} tok/s"
+    )
+    ceiling = rows[0][1]
+    print(f"{'path':<28}{'tok/s':>8}{'/ fp32 bound':>14}{'/ matvec':>10}")
+    for name, tps in rows:
+        print(f"{name:<28}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}")
+    print(f"univlm fp32 / stock fp32: {ours_tps / stock_tps:.3f}; int8 / fp32: {int8_tps / ours_tps:.2f}x")
+    print(f"identical greedy tokens: univlm vs stock {ours_tokens == stock_tokens}, static vs dynamic {static_tokens == ours_tokens}")
+    print(f"int8 tokens equal to fp32 on {sum(a == b for a, b in zip(int8_tokens, ours_tokens))}/{len(ours_tokens)} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
