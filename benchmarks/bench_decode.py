@@ -67,6 +67,9 @@ def lm_matrices(model: torch.nn.Module) -> list[torch.Tensor]:
         if ".experts." in name and ".experts.1." not in name:  # the sample uses expert 1 only
             continue
         mats.append(param.detach())
+    head = model.get_output_embeddings().weight  # tied to the input embeddings in Qwen2-0.5B
+    if not any(head is m or head.data_ptr() == m.data_ptr() for m in mats):
+        mats.append(head.detach())
     return mats
 
 
