@@ -99,8 +99,7 @@ def _worker(args) -> dict:
 
     from univlm.training.attention import register_packed_sdpa
     from univlm.training.collator import PaddedCollator, PaddingFreeCollator
-    from univlm.training.config import TrainConfig
-    from univlm.training.stages import build_sft_config
+    from univlm.training.config import UniVLMSFTConfig
     from univlm.training.trainer import UniVLMSFTTrainer
 
     processor, config, feats, picked = _setup(Path(args.data), args.batch * (args.steps + 2))
@@ -121,9 +120,11 @@ def _worker(args) -> dict:
 
     pad_id = processor.tokenizer.pad_token_id
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(output_dir=out, max_steps=args.steps, per_device_train_batch_size=args.batch,
-                          learning_rate=1e-3, logging_steps=1000, save_steps=10**6, disable_tqdm=True)  # fmt: skip
-        sft_args = build_sft_config(cfg)
+        # padding_free=False: stock TRL refuses its own padding-free mode with a custom collator; the
+        # univlm collator does the flattening itself.
+        sft_args = UniVLMSFTConfig(output_dir=out, max_steps=args.steps, per_device_train_batch_size=args.batch,
+                                   learning_rate=1e-3, logging_steps=1000, save_steps=10**6, disable_tqdm=True,
+                                   padding_free=False)  # fmt: skip
         torch.manual_seed(0)
         timer = Timer()
         if args.worker in ("ours", "ours_padded"):

@@ -69,7 +69,7 @@ def render_overlay(
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from univlm.models.processing_univlm import load_image
+    from univlm.imaging import load_image
 
     base = load_image(image)
     width, height = base.size

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
+from univlm.data.templates import image_prefix
+from univlm.imaging import load_image
 from univlm.inference.acceleration import CACHE_KINDS, QUANTIZE_KINDS, make_cache, quantize_int8_weight_only
 from univlm.inference.decoding import constrained_decode, constrained_decode_batch
 from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar
@@ -40,7 +42,7 @@ from univlm.inference.logits_processor import GrammarLogitsProcessor
 from univlm.inference.prompts import labels_from_prompt
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
 from univlm.models.compat import output_cache
-from univlm.models.router import find_task_tag
+from univlm.models.router import route_from_config
 from univlm.tasks import CONSTRAINED_TASKS, IMAGE_TOKEN
 
 logger = logging.getLogger(__name__)
@@ -175,18 +177,15 @@ class Predictor:
 
     # ------------------------------------------------------------------ routing and grammars
     def route(self, prompt: str) -> tuple[str | None, int, str]:
-        """Task, expert id and expert name for one user prompt.
+        """Task, expert id and expert name for one user prompt, from the model config's routing table.
 
-        A prompt without a known tag goes to the processor's default expert (logged).
+        The table, mode and default expert live in ``model.config`` alone, so editing ``config.json``
+        changes inference. A prompt without a known tag goes to the default expert (logged).
         """
-        table = self.processor.router_table
-        tag = find_task_tag(prompt, table)
-        if tag is None:
-            name = self.processor.default_expert
-            logger.info("prompt has no task tag; the router's default expert %r answers it", name)
-        else:
-            name = table[tag]
-        return (tag[1:-1] if tag else None), list(self.processor.expert_names).index(name), name
+        decision = route_from_config(self.model.config, prompt)
+        if decision.tag is None:
+            logger.info("prompt has no task tag; the router's default expert %r answers it", decision.expert)
+        return decision.task, decision.expert_id, decision.expert
 
     def grammar_for(self, task: str | None, labels: Sequence[str] | None) -> Grammar | None:
         """The grammar constraining answers of ``task`` (None for unconstrained tasks).
@@ -215,11 +214,9 @@ class Predictor:
         labels: Sequence[str] | None,
         constrained: bool | None,
     ) -> _Prepared:
-        from univlm.models.processing_univlm import load_image
-
         loaded = [load_image(im) for im in _as_image_list(images)]
         task, expert_id, expert = self.route(prompt)
-        placeholders = "" if IMAGE_TOKEN in prompt else f"{IMAGE_TOKEN}\n" * len(loaded)
+        placeholders = "" if IMAGE_TOKEN in prompt else image_prefix(len(loaded))
         turns = list(history or [])
         messages: list[dict[str, str]] = []
         for i, (user, assistant) in enumerate(turns):
@@ -248,6 +245,7 @@ class Predictor:
             text=[it.chat for it in items],
             images=groups if any(groups) else None,
             padding_side=padding_side,
+            config=self.model.config,
         )
         inputs = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         if "pixel_values" in inputs:
@@ -704,5 +702,5 @@ class Predictor:
             "grid": self.grid,
             "quantize": self.quantize,
             "cache": self.cache,
-            "experts": list(self.processor.expert_names),
+            "experts": list(self.model.config.expert_names),
         }
