@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from univlm.codecs.masks import decode_mask, encode_mask  # noqa: E402
+from univlm.codecs import decode_mask, encode_mask  # noqa: E402
 
 SIZES = (256, 512, 1024, 2048)
 LABELS = ["others", "building", "road", "low vegetation", "water"]

@@ -51,6 +51,7 @@ def available_converters() -> dict[str, Converter]:
         TypeError: If a dataset module's ``CONVERTER`` is not a :class:`Converter`.
         ValueError: If two modules register the same name.
     """
+    # Imported on demand: the dataset modules are discovered only when a converter is looked up.
     from data_converters import datasets
 
     found: dict[str, Converter] = {}

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections import Counter, OrderedDict
@@ -30,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from univlm.models.router import TASK_GRANULARITY, TASKS
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from univlm.data.templates import user_content
+from univlm.data.validate import check_record
+from univlm.fileio import atomic_open
+from univlm.tasks import TASK_GRANULARITY, TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +111,6 @@ class ConvertContext:
             :class:`ImageInfo` for a readable image; ``Skip("missing image")`` or
             ``Skip("corrupt image")`` otherwise.
         """
-        from PIL import Image, UnidentifiedImageError
-
         full = Path(path) if os.path.isabs(path) else self.src / path
         key = str(full)
         if key in self._image_cache:
@@ -146,15 +149,8 @@ class ConvertContext:
             The written file's path relative to ``images_root`` (what records store).
         """
         target = self.derived_dir / relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-        os.close(fd)
-        try:
-            image.save(tmp, format=_pil_format(target.suffix))
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_open(target, "wb") as fh:
+            image.save(fh, format=_pil_format(target.suffix))
         return self.rel(target)
 
 
@@ -210,6 +206,9 @@ class DatasetCard:
         citation: BibTeX (or a one-line reference) of the dataset paper.
         layout: The native folder layout under ``--src``, as a small tree (shown in errors).
         notes: Conventions worth knowing (box coordinates, split rules), shown by ``--list -v``.
+        eval_classes: Semantic segmentation only: the class list its mmseg (or official) protocol
+            scores, in record label names (``"others"`` where the dataset's catch-all class is scored).
+            ``univlm eval`` reads it by the records' ``source``; the family factory fills it in.
     """
 
     name: str
@@ -218,6 +217,7 @@ class DatasetCard:
     citation: str
     layout: str
     notes: str = ""
+    eval_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -415,10 +415,6 @@ def convert(
         ValueError: For an unknown split or task, or a record a converter built wrongly.
         LayoutError: When ``src`` lacks an expected file or folder (named in the message).
     """
-    from tqdm import tqdm
-
-    from univlm.data.validate import check_record
-
     split = split or converter.splits[0]
     if split not in converter.splits:
         raise ValueError(
@@ -447,36 +443,30 @@ def convert(
     )
     summary = ConvertSummary(converter.name, split, out)
     start = time.perf_counter()
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     seen_ids: set[str] = set()
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            bar = tqdm(total=limit, desc=f"{converter.name}/{split}", unit="rec", disable=not progress)
-            with bar:
-                for item in converter.iter_records(ctx):
-                    if isinstance(item, Skip):
-                        summary.add_skip(item)
-                        bar.set_postfix(skipped=summary.total_skipped, refresh=False)
+    with atomic_open(out, "w") as fh:
+        bar = tqdm(total=limit, desc=f"{converter.name}/{split}", unit="rec", disable=not progress)
+        with bar:
+            for item in converter.iter_records(ctx):
+                if isinstance(item, Skip):
+                    summary.add_skip(item)
+                    bar.set_postfix(skipped=summary.total_skipped, refresh=False)
+                    continue
+                _check_built_record(converter.name, item, seen_ids)
+                if validate:
+                    problems = check_record(item)
+                    if problems:
+                        first = problems[0]
+                        summary.add_skip(
+                            Skip(f"invalid record ({first.kind})", item["id"], first.format())
+                        )
                         continue
-                    _check_built_record(converter.name, item, seen_ids)
-                    if validate:
-                        problems = check_record(item)
-                        if problems:
-                            first = problems[0]
-                            summary.add_skip(
-                                Skip(f"invalid record ({first.kind})", item["id"], first.format())
-                            )
-                            continue
-                    fh.write(json.dumps(item, ensure_ascii=False) + "\n")
-                    summary.written += 1
-                    summary.per_task[item["task"]] += 1
-                    bar.update(1)
-                    if limit is not None and summary.written >= limit:
-                        break
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+                summary.written += 1
+                summary.per_task[item["task"]] += 1
+                bar.update(1)
+                if limit is not None and summary.written >= limit:
+                    break
     summary.seconds = time.perf_counter() - start
     logger.info("%s", summary.format())
     return summary
@@ -508,7 +498,7 @@ def make_record(
     Args:
         rid: Unique record id, e.g. ``"ucm-train-agricultural00-cls"``.
         images: Image paths relative to ``images_root`` (1 or 2).
-        task: One of ``univlm.models.router.TASKS``.
+        task: One of ``univlm.tasks.TASKS``.
         prompt: The first user prompt, starting with the task tag (``<image>`` lines are added here).
         answer: The first assistant answer.
         source: ``"<dataset>/<split>"``.
@@ -521,8 +511,6 @@ def make_record(
     Raises:
         ValueError: For an unknown task or an image count other than 1 or 2.
     """
-    from univlm.data.templates import user_content
-
     if task not in TASK_GRANULARITY:
         raise ValueError(f"unknown task {task!r}, expected one of {sorted(TASK_GRANULARITY)}")
     messages = [

@@ -11,13 +11,13 @@ Real size (LLaVA-OneVision-0.5B initialisation, the paper's settings), e.g. 8 GP
     accelerate launch --config_file recipes/accelerate/multi_gpu.yaml recipes/stage1_sft.py \\
         --config recipes/configs/stage1_rsunivlm.yaml --model /path/to/llava-onevision-qwen2-0.5b-si-hf
 
-Any config field can be overridden: ``--learning_rate 2e-5 --max_steps 100``; ``--resume`` continues
-from the latest complete checkpoint; ``--skip-bad`` skips (and lists) bad records. See docs/TRAINING.md.
+Any field of the YAML, univlm's or TRL's ``SFTConfig``'s, can be overridden: ``--learning_rate 2e-5
+--max_steps 100 --eval_tasks CLS VG``; ``--resume`` continues from the latest complete checkpoint (a
+finished run has nothing to do); ``--skip-bad`` skips (and lists) bad records. See docs/TRAINING.md.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,26 +26,13 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "stage1_cpu.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run stage 1; returns 0 on success (the process exit code)."""
+    """Run stage 1; returns the process exit code (0 ok, 1 a bad record, 2 a usage or config error)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-    from univlm.training.config import parse_args
-    from univlm.training.dataset import BadRecordError
-    from univlm.training.pipeline import format_report, run
+    from univlm.training.recipe import run_recipe  # after the path insert; loads torch and TRL
 
-    cfg = parse_args(
-        argv, prog="stage1_sft.py", description=__doc__.splitlines()[0], default_config=DEFAULT_CONFIG
+    return run_recipe(
+        argv, stage=1, prog="stage1_sft.py", description=__doc__.splitlines()[0], default_config=DEFAULT_CONFIG
     )
-    if cfg.stage != 1:
-        print(f"stage1_sft.py: config has stage={cfg.stage}; use recipes/stage2_gmoe.py", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        result = run(cfg)
-    except BadRecordError as err:
-        print(f"stage1_sft.py: {err}", file=sys.stderr)
-        return 1
-    print(format_report(result))
-    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ stage 1.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,33 +25,13 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "stage2_cpu.yaml"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run stage 2; returns 0 on success (the process exit code)."""
+    """Run stage 2; returns the process exit code (0 ok, 1 a bad record, 2 a usage or config error)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-    from univlm.training.config import parse_args
-    from univlm.training.dataset import BadRecordError
-    from univlm.training.pipeline import format_report, run
+    from univlm.training.recipe import run_recipe  # after the path insert; loads torch and TRL
 
-    cfg = parse_args(
-        argv, prog="stage2_gmoe.py", description=__doc__.splitlines()[0], default_config=DEFAULT_CONFIG
+    return run_recipe(
+        argv, stage=2, prog="stage2_gmoe.py", description=__doc__.splitlines()[0], default_config=DEFAULT_CONFIG
     )
-    if cfg.stage != 2:
-        print(f"stage2_gmoe.py: config has stage={cfg.stage}; use recipes/stage1_sft.py", file=sys.stderr)
-        return 2
-    if not cfg.init_from or not (Path(cfg.init_from) / "config.json").is_file():
-        print(
-            f"stage2_gmoe.py: no stage-1 model at {cfg.init_from!r}; run recipes/stage1_sft.py first "
-            "or pass --init_from DIR",
-            file=sys.stderr,
-        )
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        result = run(cfg)
-    except BadRecordError as err:
-        print(f"stage2_gmoe.py: {err}", file=sys.stderr)
-        return 1
-    print(format_report(result))
-    return 0
 
 
 if __name__ == "__main__":

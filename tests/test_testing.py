@@ -25,3 +25,29 @@ def test_chat_template_is_qwen2(tiny_tokenizer):
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
     )
     assert text.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_fit_corpus_is_bounded():
+    """Issue #15 §10: BPE fitting is quadratic in word length, so long runs are cut before fitting."""
+    from univlm.testing import MAX_FIT_TEXT_CHARS, MAX_FIT_WORD_CHARS, bounded_fit_corpus
+
+    word = "x" * (3 * MAX_FIT_WORD_CHARS + 5)
+    (text,) = bounded_fit_corpus([f"a {word} b"])
+    pieces = text.split()
+    assert pieces[0] == "a" and pieces[-1] == "b" and "".join(pieces[1:-1]) == word
+    assert max(len(p) for p in pieces) == MAX_FIT_WORD_CHARS
+    assert bounded_fit_corpus(["short words stay"]) == ["short words stay"]
+    (long_text,) = bounded_fit_corpus(["ab " * MAX_FIT_TEXT_CHARS])
+    assert len(long_text) <= MAX_FIT_TEXT_CHARS
+
+
+def test_tiny_tokenizer_fits_a_huge_answer_and_logs(caplog):
+    import logging
+
+    from univlm.testing import build_tiny_qwen2_tokenizer
+
+    with caplog.at_level(logging.INFO, logger="univlm.testing"):
+        tok = build_tiny_qwen2_tokenizer(vocab_size=300, extra_corpus=["building" * 100_000])
+    assert tok.decode(tok("building *24|")["input_ids"]) == "building *24|"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("fitting a 300-token BPE" in m for m in messages) and any("fitted in" in m for m in messages)

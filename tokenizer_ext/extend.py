@@ -21,11 +21,10 @@ import logging
 from importlib import resources
 from typing import Any
 
-from univlm.models.router import TASK_TAGS
+from univlm.tasks import IMAGE_TOKEN, TASK_TAGS
 
 logger = logging.getLogger(__name__)
 
-IMAGE_TOKEN = "<image>"
 MASK_TOKEN_TEMPLATE = "[SEG{}]"
 SEG_OPEN, SEG_CLOSE = "<seg>", "</seg>"
 

@@ -4,7 +4,9 @@ Link: https://github.com/nightrome/cocostuff
 Citation: Caesar, Uijlings and Ferrari, "COCO-Stuff: Thing and Stuff Classes in Context", CVPR 2018.
 
 ``stuffthingmaps_trainval2017.zip`` holds index PNGs where value ``v`` is COCO-Stuff class id
-``v + 1`` (names from cocostuff ``labels.txt``) and 255 is unlabelled (-> ``"others"``). Laid out as
+``v + 1`` (names from cocostuff ``labels.txt``) and 255 is unlabelled. As in mmseg's
+``coco_stuff164k`` converter, unlabelled pixels and the 11 ids COCO 2017 never uses are ignored (255),
+so 171 classes are scored and ``"others"`` is not one of them. Laid out as
 mmsegmentation expects: ``images/{train2017,val2017}/*.jpg`` and ``annotations/{...}/*.png``.
 Images are kept whole. Not remote sensing, but part of RSUniVLM's general segmentation mix.
 """
@@ -12,7 +14,13 @@ Images are kept whole. Not remote sensing, but part of RSUniVLM's general segmen
 from collections.abc import Iterator
 
 from data_converters.base import ConvertContext, DatasetCard, Skip
-from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
+from data_converters.families.semantic_seg import (
+    IGNORE,
+    LabelFormat,
+    SegItem,
+    paired_items,
+    semantic_segmentation,
+)
 
 # labels.txt ids 1..182 in order (ids 12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91 are unused in COCO 2017).
 CLASSES = (
@@ -37,7 +45,10 @@ CLASSES = (
     "textile-other", "towel", "tree", "vegetable", "wall-brick", "wall-concrete", "wall-other", "wall-panel",
     "wall-stone", "wall-tile", "wall-wood", "water-other", "waterdrops", "window-blind", "window-other", "wood",
 )  # fmt: skip
-FORMAT = LabelFormat.index(CLASSES, {v: c for v, c in enumerate(CLASSES)})
+UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91)
+FORMAT = LabelFormat.index(
+    CLASSES, {v: (IGNORE if v + 1 in UNUSED_IDS else c) for v, c in enumerate(CLASSES)}
+)
 FOLDERS = {"train": "train2017", "val": "val2017"}
 
 
@@ -61,7 +72,7 @@ CARD = DatasetCard(
   images/train2017/000000000009.jpg ...        images/val2017/ ...        (COCO 2017 images)
   annotations/train2017/000000000009.png ...   annotations/val2017/ ...   (stuffthingmaps, 255 = unlabelled)
 """,
-    notes="Index value v = class id v+1 of labels.txt; 255 -> others; images kept whole.",
+    notes="Index value v = class id v+1 of labels.txt; 255 and unused ids -> 255 (ignored); 171 scored classes.",
 )
 
 CONVERTER = semantic_segmentation(

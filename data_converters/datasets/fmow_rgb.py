@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from PIL import Image
+
 from data_converters.base import (
     ConvertContext,
     Converter,
@@ -45,8 +47,6 @@ CONTEXT = 0.2
 
 def parse(ctx: ConvertContext) -> Iterator[Record | Skip]:
     """Records of ``ctx.split``: one per bounding box of every ``*_rgb.jpg``."""
-    from PIL import Image
-
     labels = [LABELS[c] for c in CATEGORIES]
     base = ctx.src / ctx.split
     for folder in sorted(p for p in base.iterdir() if p.is_dir()):

@@ -7,7 +7,8 @@ Water and Roads from Aerial Imagery", CVPR Workshops 2021.
 The download ships ``images/*.tif``, ``masks/*.tif``, ``split.py`` and ``train.txt``/``val.txt``/
 ``test.txt``; running its ``split.py`` writes the 512 x 512 tiles to ``output/`` as
 ``<name>.jpg`` + ``<name>_m.png`` (the split files list ``<name>``). We convert those tiles, the
-dataset's own practice. Mask values: 0 background, 1 building, 2 woodland, 3 water, 4 road.
+dataset's own practice. Mask values: 0 background, 1 building, 2 woodland, 3 water, 4 road; background
+becomes ``"others"``, scored as the dataset paper's fifth class; other values are ignored (255).
 """
 
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ CARD = DatasetCard(
   train.txt val.txt test.txt        (tile names, e.g. M-33-20-D-c-4-2_0)
   output/M-33-20-D-c-4-2_0.jpg  output/M-33-20-D-c-4-2_0_m.png ...   (written by `python split.py`)
 """,
-    notes="Uses the 512x512 tiles split.py writes to output/ (run it first); 0 = background -> others.",
+    notes="Uses the 512x512 tiles split.py writes to output/ (run it first); 0 = background -> others (scored).",
 )
 
 CONVERTER = semantic_segmentation(

@@ -5,19 +5,26 @@ Citation: Wang, Zheng, Ma, Lu and Zhong, "LoveDA: A Remote Sensing Land-Cover Da
 Adaptive Semantic Segmentation", NeurIPS Datasets and Benchmarks 2021.
 
 Masks are index PNGs: 0 no-data, 1 background, 2 building, 3 road, 4 water, 5 barren, 6 forest,
-7 agriculture. No-data and background both become ``"others"``. Images are kept whole (1024 px).
+7 agriculture. No-data (0) is ignored (255), as mmseg's ``reduce_zero_label`` does; background
+becomes ``"others"``, a scored class (mmseg's ``background``). Images are kept whole (1024 px).
 The Test split ships without masks and is not converted.
 """
 
 from collections.abc import Iterator
 
 from data_converters.base import ConvertContext, DatasetCard, Skip
-from data_converters.families.semantic_seg import LabelFormat, SegItem, paired_items, semantic_segmentation
+from data_converters.families.semantic_seg import (
+    IGNORE,
+    LabelFormat,
+    SegItem,
+    paired_items,
+    semantic_segmentation,
+)
 
 CLASSES = ("building", "road", "water", "barren", "forest", "agriculture")
 FORMAT = LabelFormat.index(
     CLASSES,
-    {0: None, 1: None, 2: "building", 3: "road", 4: "water", 5: "barren", 6: "forest", 7: "agriculture"},
+    {0: IGNORE, 1: None, 2: "building", 3: "road", 4: "water", 5: "barren", 6: "forest", 7: "agriculture"},
 )
 FOLDERS = {"train": "Train", "val": "Val"}
 DOMAINS = ("Urban", "Rural")
@@ -53,7 +60,7 @@ CARD = DatasetCard(
   Train/Rural/images_png/ ...           Train/Rural/masks_png/ ...
   Val/Urban/... Val/Rural/...           (same structure)
 """,
-    notes="1024x1024 images kept whole; no-data (0) and background (1) -> others.",
+    notes="1024x1024 images kept whole; no-data (0) -> 255 (ignored, mmseg reduce_zero_label); background (1) -> others.",
 )
 
 CONVERTER = semantic_segmentation(

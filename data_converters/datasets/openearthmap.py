@@ -5,7 +5,7 @@ Citation: Xia, Yokoya, Adriano and Broni-Bediako, "OpenEarthMap: A Benchmark Dat
 High-Resolution Land Cover Mapping", WACV 2023.
 
 Per region: ``<region>/images/<region>_N.tif`` and ``<region>/labels/<region>_N.tif`` (index GeoTIFF,
-0 unknown, 1..8 below); ``train.txt``/``val.txt``/``test.txt`` list the image file names. Images
+0 unknown, 1..8 below; unknown is ignored (255), as the benchmark scores the 8 classes only); ``train.txt``/``val.txt``/``test.txt`` list the image file names. Images
 (1024 px) are kept whole; anything larger is cut into 1024 crops. Test labels are not public.
 ``OpenEarthMap_wo_xBD`` lacks the xBD-derived RGB images (their labels are present): until they are
 added with the dataset's ``compile_xbd.py`` those items are reported as ``missing image``.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from data_converters.base import ConvertContext, DatasetCard, Skip, slug
 from data_converters.families.semantic_seg import (
+    IGNORE,
     LabelFormat,
     SegItem,
     checked_item,
@@ -26,7 +27,7 @@ from data_converters.families.semantic_seg import (
 CLASSES = (
     "bareland", "rangeland", "developed space", "road", "tree", "water", "agriculture land", "building",
 )  # fmt: skip
-FORMAT = LabelFormat.index(CLASSES, {0: None, **{i + 1: c for i, c in enumerate(CLASSES)}})
+FORMAT = LabelFormat.index(CLASSES, {0: IGNORE, **{i + 1: c for i, c in enumerate(CLASSES)}})
 
 
 def items(ctx: ConvertContext) -> Iterator[SegItem | Skip]:
@@ -50,7 +51,7 @@ CARD = DatasetCard(
   aachen/images/aachen_1.tif ...        aachen/labels/aachen_1.tif ...   (index GeoTIFF 0..8)
   <region>/ ...
 """,
-    notes="Images kept whole (1024 px); 0 = unknown -> others.",
+    notes="Images kept whole (1024 px); 0 = unknown -> 255 (ignored); 8 scored classes.",
 )
 
 CONVERTER = semantic_segmentation(

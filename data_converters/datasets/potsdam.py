@@ -8,7 +8,8 @@ Labels are colour-coded RGB GeoTIFFs. Tiles are cut into 512 x 512 crops (non-ov
 row/column aligned to the border), as mmsegmentation's ``tools/dataset_converters/potsdam.py`` does
 (it uses stride 256 for training; we keep no overlap). The split is mmsegmentation's: 24 training
 tiles, 14 validation tiles. Both ``5_Labels_all`` and the eroded ``5_Labels_all_noBoundary`` work;
-the black boundary of the latter becomes ``"others"``.
+the black boundary of the latter (and any colour outside the palette) is ignored (255), as mmseg's
+converter maps it to 0 and its config drops 0 with ``reduce_zero_label``. Clutter is a scored class.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -92,7 +93,10 @@ CARD = DatasetCard(
   5_Labels_all/top_potsdam_2_10_label.tif ...          (colour-coded RGB labels, 5_Labels_all.zip)
    or 5_Labels_all_noBoundary/top_potsdam_2_10_label_noBoundary.tif ...
 """,
-    notes="512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's 24/14 tile split.",
+    notes=(
+        "512x512 crops, no overlap, last crop aligned to the border; mmsegmentation's 24/14 tile split; "
+        "black boundary -> 255 (ignored), clutter scored."
+    ),
 )
 
 CONVERTER = semantic_segmentation(

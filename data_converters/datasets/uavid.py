@@ -5,7 +5,8 @@ Citation: Lyu, Vosselman, Xia, Yilmaz and Yang, "UAVid: A semantic segmentation 
 imagery", ISPRS Journal of Photogrammetry and Remote Sensing 165, 2020.
 
 Labels are colour-coded RGB PNGs per frame (``seqN/Labels/000000.png``). "Background clutter" (black)
-becomes ``"others"``. Frames are cut into 1024 x 1024 crops (last row/column aligned to the border),
+becomes ``"others"``, a scored class as in the UAVid benchmark's 8-class mIoU; colours outside the
+palette are ignored (255). Frames are cut into 1024 x 1024 crops (last row/column aligned to the border),
 the patch size UAVid baselines such as UNetFormer train on. The test split has no public labels.
 """
 
@@ -55,7 +56,7 @@ CARD = DatasetCard(
   uavid_train/seq1/Images/000000.png ...   uavid_train/seq1/Labels/000000.png ...  (RGB colour labels)
   uavid_val/seq16/Images/ ...              uavid_val/seq16/Labels/ ...
 """,
-    notes="1024x1024 crops, last crop aligned to the border; background clutter -> others.",
+    notes="1024x1024 crops, last crop aligned to the border; background clutter -> others (scored).",
 )
 
 CONVERTER = semantic_segmentation(

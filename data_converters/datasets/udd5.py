@@ -5,7 +5,8 @@ Citation: Chen, Wang, Xu, Chen, Zha, Fu and Zhou, "Large-scale Structure from Mo
 Constraints of Aerial Images", PRCV 2018.
 
 ``train/src/*.JPG`` with ``train/gt/*.png`` (index PNG: 0 vegetation, 1 building, 2 road,
-3 vehicle, 4 other), same under ``val/``. "Other" becomes ``"others"``. Images are cut into
+3 vehicle, 4 other), same under ``val/``. "Other" becomes ``"others"``, one of the five scored
+classes; values outside 0..4 are ignored (255). Images are cut into
 1024 x 1024 crops (last row/column aligned to the border).
 """
 
@@ -43,7 +44,7 @@ CARD = DatasetCard(
   train/src/DJI_0001.JPG ...   train/gt/DJI_0001.png ...   (index PNG 0..4)
   val/src/ ...                 val/gt/ ...
 """,
-    notes="1024x1024 crops, last crop aligned to the border; class 4 'other' -> others.",
+    notes="1024x1024 crops, last crop aligned to the border; class 4 'other' -> others (scored).",
 )
 
 CONVERTER = semantic_segmentation(

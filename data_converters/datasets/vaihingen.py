@@ -7,6 +7,7 @@ reconstruction", ISPRS Annals I-3, 2012.
 Images are false-colour IRRG GeoTIFFs (``top/top_mosaic_09cm_area{N}.tif``); labels are colour-coded
 RGB GeoTIFFs with the same file name (complete ground truth) or ``..._noBoundary.tif`` (eroded). Tiles
 are cut into 512 x 512 crops as mmsegmentation does; its split: 16 training areas, 17 validation areas.
+As for Potsdam, the black boundary of eroded labels is ignored (255) and clutter is a scored class.
 """
 
 from collections.abc import Iterator

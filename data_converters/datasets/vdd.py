@@ -5,7 +5,8 @@ Citation: Cai, Jin, Hou, Guo, Wu and Yang, "VDD: Varied Drone Dataset for Semant
 Journal of Visual Communication and Image Representation, 2025 (arXiv:2305.13608).
 
 ``{train,val,test}/src/*.JPG`` with ``{split}/gt/*.png`` (index PNG: 0 other, 1 wall, 2 road,
-3 vegetation, 4 vehicle, 5 roof, 6 water). "Other" becomes ``"others"``. Images are cut into
+3 vegetation, 4 vehicle, 5 roof, 6 water). "Other" becomes ``"others"``, one of the seven scored
+classes; values outside 0..6 are ignored (255). Images are cut into
 1024 x 1024 crops (last row/column aligned to the border). The layout is UDD5's, so the item
 listing and required folders are :mod:`~data_converters.datasets.udd5`'s.
 """
@@ -31,7 +32,7 @@ CARD = DatasetCard(
   train/src/DJI_0001.JPG ...   train/gt/DJI_0001.png ...   (index PNG 0..6)
   val/src/ ... val/gt/ ...     test/src/ ... test/gt/ ...
 """,
-    notes="1024x1024 crops, last crop aligned to the border; class 0 'other' -> others.",
+    notes="1024x1024 crops, last crop aligned to the border; class 0 'other' -> others (scored).",
 )
 
 CONVERTER = semantic_segmentation(

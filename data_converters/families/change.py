@@ -8,7 +8,8 @@ Design choices:
   answer is all ``others``): "nothing changed" is half of what a change detector must learn, and
   the datasets' own F1/IoU evaluation counts those pairs.
 - Change masks are decoded with :class:`~data_converters.families.semantic_seg.LabelFormat` (index or
-  colour-coded), class 0 = unchanged (``"others"``).
+  colour-coded), class 0 = unchanged (``"others"``); values the label map does not name are ignored
+  (255): kept apart in ``targets.ignore_rle`` and never scored.
 - Change captions (LEVIR-MCI's ``LevirCCcaptions.json``) become ``[CCD]`` records on the same pair:
   one per sentence for ``train`` (RSUniVLM's CCD prompt variants from a seeded RNG), one per pair with
   the first sentence for ``val``/``test`` (canonical prompt); ``targets.references`` keeps all.
@@ -35,8 +36,15 @@ from data_converters.base import (
     slug,
 )
 from data_converters.families.captions import unique_sentences
-from data_converters.families.semantic_seg import BACKGROUND, GRID, LabelFormat, load_label, record_rng
-from univlm.codecs.masks import encode_mask, mask_to_coco_rle
+from data_converters.families.semantic_seg import (
+    BACKGROUND,
+    GRID,
+    LabelFormat,
+    binary_targets,
+    load_label,
+    record_rng,
+)
+from univlm.codecs import encode_mask
 from univlm.data.templates import ccd_prompt, change_seg_prompt
 
 
@@ -75,15 +83,14 @@ def change_records(
     source = f"{name}/{ctx.split}"
     if index is not None:
         for k, cls in enumerate(classes, start=1):
-            binary = index == k
             yield make_record(
                 rid=f"{name}-{ctx.split}-{item.key}-cd-{slug(cls.replace(' ', '_'))}",
                 images=images,
                 task="SEG",
                 prompt=change_seg_prompt(cls),
-                answer=encode_mask(binary, [BACKGROUND, cls], grid=GRID),
+                answer=encode_mask(index == k, [BACKGROUND, cls], grid=GRID),
                 source=source,
-                targets={"mask_rle": mask_to_coco_rle(binary), "labels": [BACKGROUND, cls], "image_size": size},
+                targets=binary_targets(index, k, cls, size),
             )
     refs = list(item.captions)
     if refs:

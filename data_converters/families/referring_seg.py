@@ -46,7 +46,7 @@ from data_converters.base import (
     slug,
 )
 from data_converters.families.semantic_seg import BACKGROUND, GRID, grid_classes, record_rng
-from univlm.codecs.masks import encode_mask, mask_to_coco_rle
+from univlm.codecs import encode_mask, mask_to_coco_rle
 from univlm.data.templates import multi_seg_prompt, seg_prompt
 
 _RESERVED = ("|", "*", "<", ">", "\n", "\r", "\t")
@@ -84,6 +84,7 @@ def decode_segmentation(seg: Any, height: int, width: int) -> np.ndarray:
     Raises:
         ValueError: For a malformed segmentation or one whose size differs from ``(height, width)``.
     """
+    # pycocotools is an optional extra (``eval``); only polygon annotations need it.
     from pycocotools import mask as mask_utils
 
     if isinstance(seg, dict):

@@ -5,23 +5,28 @@ Per-dataset modules list the items (image, label) of a split; this module decode
 large tiles into square crops and builds the records.
 
 Design choices:
-- Label images are decoded to a class-index array where 0 is ``"others"`` (unlabelled, no-data,
-  ignore values such as 255, and the datasets' own catch-all "other"/"background" classes) and
-  ``k >= 1`` names ``classes[k - 1]``. Index labels go through a 256-entry lookup table; 3-channel
-  index labels (LandCover.ai tiles written by OpenCV) use their first channel. Palette labels map each
-  RGB colour; colours outside the palette (e.g. the black boundary of ISPRS ``noBoundary`` labels)
-  become ``"others"``.
+- Label images are decoded to a class-index array where 0 is ``"others"`` (the dataset's own
+  catch-all class, e.g. LoveDA "background", UDD5/VDD "other"), ``k >= 1`` names ``classes[k - 1]``
+  and :data:`IGNORE_INDEX` (255) marks pixels the dataset's mmseg (or official) evaluation ignores:
+  no-data, unlabelled, eroded boundaries, values or colours outside the label map. Index labels go
+  through a 256-entry lookup table; 3-channel index labels (LandCover.ai tiles written by OpenCV) use
+  their first channel. Palette labels map each RGB colour. docs/CONVERTERS_SEGMENTATION.md lists the
+  mapping per dataset and the config it follows.
+- The label format also fixes the class list a semantic protocol scores (:attr:`LabelFormat.eval_classes`,
+  copied onto the dataset card): ``others`` is a scored class only where the dataset has a catch-all
+  class, and every class some label value maps to is listed, in label order.
 - Records per image (or crop), both ``[SEG]``:
+  * one **all-classes** record for every image with any non-ignored pixel (so every image is
+    scorable): ``[SEG] Please segment the a, the b and the c in this image.`` naming the classes
+    present in the full-resolution label (every class when only ``others`` is present), whose answer
+    encodes the 24 x 24 grid, with ``targets.mask`` = the label-index PNG (255 kept) written under the
+    derived folder, ``targets.labels = ["others", *classes]`` and ``targets.ignore_index = 255``;
   * one **per class** visible on the 24 x 24 grid: RSUniVLM's prompt ``[SEG] Can you segment the
     {class} in this image?`` (train picks one of the four variants from a seeded RNG, val/test use the
-    canonical first one), a binary answer with labels ``["others", class]`` and ``targets.mask_rle``
-    (COCO RLE of the full-resolution class mask);
-  * when two or more classes are visible, one **all-classes** record: ``[SEG] Please segment the a,
-    the b and the c in this image.`` whose answer names every visible class, with ``targets.mask`` =
-    the label-index PNG written under the derived folder and ``targets.labels = ["others", *classes]``
-    (with a single class it would repeat the per-class record).
-  Classes that vanish at 24 x 24 are not prompted (the model could not answer them); a crop with no
-  visible class is skipped and counted as ``no class visible at 24x24``.
+    canonical first one), a binary answer with labels ``["others", class]``, ``targets.mask_rle``
+    (COCO RLE of the full-resolution class mask) and, when any pixel is ignored, ``targets.ignore_rle``.
+  The text target says ``others`` where the ground truth is ignored, as Text4Seg does; scoring never
+  counts those pixels. A crop whose pixels are all ignored is skipped and counted.
 - Large tiles are cut into ``crop`` x ``crop`` squares with stride ``stride`` (default: ``crop``,
   no overlap); the last row/column is shifted to end at the border (as mmsegmentation's ISPRS
   converters do) so no pixel is lost and no crop is padded. Images no larger than ``crop`` are used
@@ -30,19 +35,22 @@ Design choices:
   its image, is skipped with a reason; nothing is silently dropped.
 
 Helpers shared with the change and referring families: :func:`load_rgb`, :func:`load_label`,
-:func:`save_index_png`, :func:`grid_classes`, :func:`tile_windows`. Helpers for the per-dataset
+:func:`save_index_png`, :func:`grid_classes`, :func:`binary_targets` (a one-class record's targets
+with its ignored pixels), :func:`tile_windows`. Helpers for the per-dataset
 ``items`` functions: :func:`paired_items`, :func:`split_names`, :func:`checked_item`.
 """
 
 from __future__ import annotations
 
+import enum
 import random
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from data_converters.base import (
     ConvertContext,
@@ -54,11 +62,22 @@ from data_converters.base import (
     parse_items,
     slug,
 )
-from univlm.codecs.masks import downsample_mask, encode_mask, mask_to_coco_rle
+from univlm.codecs import BACKGROUND, downsample_mask, encode_mask, mask_to_coco_rle
 from univlm.data.templates import multi_seg_prompt, seg_prompt
+from univlm.tasks import DEFAULT_GRID
 
-GRID = 24
-BACKGROUND = "others"
+GRID = DEFAULT_GRID
+# mmseg's ignore_index: ground-truth pixels with this value are never scored.
+IGNORE_INDEX = 255
+
+
+class Ignore(enum.Enum):
+    """Marker of label values (or colours) that evaluation ignores; use :data:`IGNORE`."""
+
+    IGNORE = "ignore"
+
+
+IGNORE = Ignore.IGNORE
 
 
 @dataclass(frozen=True)
@@ -79,40 +98,64 @@ class SegItem:
 class LabelFormat:
     """How a dataset's label images encode classes; :meth:`decode` gives the class-index array.
 
-    Build with :meth:`index` or :meth:`palette`.
+    Build with :meth:`index` or :meth:`palette`. A value maps to a class name, to None
+    (``"others"``, index 0) or to :data:`IGNORE` (:data:`IGNORE_INDEX`); values or colours the map
+    does not name decode to ``unknown`` (default :data:`IGNORE`, as mmseg's converters do).
     """
 
-    def __init__(self, classes: Sequence[str], lut: np.ndarray | None, colours: dict[int, int] | None):
+    def __init__(
+        self,
+        classes: Sequence[str],
+        lut: np.ndarray | None,
+        colours: dict[int, int] | None,
+        unknown: int = IGNORE_INDEX,
+        mapped: frozenset[int] = frozenset(),
+    ):
         self.classes = tuple(classes)
         self._lut = lut
         self._colours = colours
-        bad = [c for c in self.classes if c == BACKGROUND]
-        if bad:
+        self._unknown = unknown
+        self._mapped = mapped
+        if BACKGROUND in self.classes:
             raise ValueError(
                 f"class name {BACKGROUND!r} is reserved for label index 0; map that value to None"
             )
+        if len(self.classes) >= IGNORE_INDEX:
+            raise ValueError(
+                f"at most {IGNORE_INDEX - 1} classes fit an 8-bit mask with {IGNORE_INDEX} = ignore"
+            )
 
     @classmethod
-    def index(cls, classes: Sequence[str], values: Mapping[int, str | None]) -> LabelFormat:
-        """Index labels: pixel value ``v`` means ``values[v]`` (None or absent -> ``"others"``).
+    def index(
+        cls,
+        classes: Sequence[str],
+        values: Mapping[int, str | Ignore | None],
+        unknown: str | Ignore | None = IGNORE,
+    ) -> LabelFormat:
+        """Index labels: pixel value ``v`` means ``values[v]``; other values mean ``unknown``.
 
         Raises:
             ValueError: If a value is outside 0..255 or names an unknown class.
         """
-        lut = np.zeros(256, dtype=np.uint8)
+        fallback = _class_index(classes, unknown)
+        lut = np.full(256, fallback, dtype=np.uint8)
         for value, name in values.items():
             if not 0 <= value <= 255:
                 raise ValueError(f"label value {value} outside 0..255")
             lut[value] = _class_index(classes, name)
-        return cls(classes, lut, None)
+        return cls(classes, lut, None, fallback, frozenset(int(k) for k in lut))
 
     @classmethod
     def palette(
-        cls, classes: Sequence[str], colours: Mapping[tuple[int, int, int], str | None]
+        cls,
+        classes: Sequence[str],
+        colours: Mapping[tuple[int, int, int], str | Ignore | None],
+        unknown: str | Ignore | None = IGNORE,
     ) -> LabelFormat:
-        """Colour-coded RGB labels: ``colours[(r, g, b)]`` names the class (None -> ``"others"``)."""
+        """Colour-coded RGB labels: ``colours[(r, g, b)]`` names the class; other colours mean ``unknown``."""
         table = {(r << 16) | (g << 8) | b: _class_index(classes, name) for (r, g, b), name in colours.items()}
-        return cls(classes, None, table)
+        fallback = _class_index(classes, unknown)
+        return cls(classes, None, table, fallback, frozenset(table.values()) | {fallback})
 
     @property
     def is_palette(self) -> bool:
@@ -124,8 +167,14 @@ class LabelFormat:
         """``["others", *classes]``: label ``k`` of the decoded array."""
         return [BACKGROUND, *self.classes]
 
+    @property
+    def eval_classes(self) -> tuple[str, ...]:
+        """The classes a semantic protocol scores: ``others`` when some value maps to it, then every
+        class some value maps to, in label order."""
+        return tuple(name for k, name in enumerate(self.labels) if k in self._mapped)
+
     def decode(self, array: np.ndarray) -> np.ndarray:
-        """Class-index array ``(H, W)`` uint8 of a label image array ``(H, W)`` or ``(H, W, C)``.
+        """Class-index array ``(H, W)`` uint8 (255 = ignored) of a label image ``(H, W)`` or ``(H, W, C)``.
 
         Raises:
             ValueError: When a palette label is not RGB.
@@ -138,16 +187,17 @@ class LabelFormat:
             raise ValueError(f"expected an RGB colour-coded label, got an array of shape {array.shape}")
         rgb = array[..., :3].astype(np.int64)
         packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
-        out = np.zeros(packed.shape, dtype=np.uint8)
+        out = np.full(packed.shape, self._unknown, dtype=np.uint8)
         for colour, k in self._colours.items():
-            if k:
-                out[packed == colour] = k
+            out[packed == colour] = k
         return out
 
 
-def _class_index(classes: Sequence[str], name: str | None) -> int:
+def _class_index(classes: Sequence[str], name: str | Ignore | None) -> int:
     if name is None:
         return 0
+    if name is IGNORE:
+        return IGNORE_INDEX
     try:
         return list(classes).index(name) + 1
     except ValueError:
@@ -159,8 +209,6 @@ def _class_index(classes: Sequence[str], name: str | None) -> int:
 
 def open_array(path: Path, mode: str | None, what: str) -> np.ndarray | Skip:
     """Pixels of an image file, converted to ``mode`` when given, or ``Skip("missing/corrupt {what}")``."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         return Skip(f"missing {what}", str(path))
     try:
@@ -197,14 +245,27 @@ def save_index_png(ctx: ConvertContext, relpath: str, index: np.ndarray) -> str:
     Returns:
         The path relative to ``images_root``, as records store it.
     """
-    from PIL import Image
-
     return ctx.save_derived(relpath, Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8), mode="L"))
 
 
 def grid_classes(index: np.ndarray, grid: int = GRID) -> list[int]:
-    """Non-zero class indices visible on the ``grid`` x ``grid`` downsampled mask, ascending."""
-    return [int(v) for v in np.unique(downsample_mask(index, grid)) if v != 0]
+    """Class indices (not 0, not ignored) visible on the ``grid`` x ``grid`` downsampled mask, ascending."""
+    return [int(v) for v in np.unique(downsample_mask(index, grid)) if v not in (0, IGNORE_INDEX)]
+
+
+def answer_index(index: np.ndarray) -> np.ndarray:
+    """The class-index array a text answer encodes: ignored pixels read as ``others`` (Text4Seg)."""
+    return np.where(index == IGNORE_INDEX, 0, index).astype(np.uint8)
+
+
+def binary_targets(index: np.ndarray, k: int, cls: str, size: list[int]) -> dict:
+    """``targets`` of a binary (one-class) record: the class mask, and the ignored pixels apart."""
+    targets = {"mask_rle": mask_to_coco_rle(index == k), "labels": [BACKGROUND, cls], "image_size": size}
+    ignored = index == IGNORE_INDEX
+    if ignored.any():
+        targets["ignore_rle"] = mask_to_coco_rle(ignored)
+        targets["ignore_index"] = IGNORE_INDEX
+    return targets
 
 
 def tile_windows(
@@ -254,48 +315,46 @@ def semantic_records(
     index: np.ndarray,
     fmt: LabelFormat,
 ) -> Iterator[Record | Skip]:
-    """The per-class and all-classes ``[SEG]`` records of one image (or crop).
+    """The all-classes and per-class ``[SEG]`` records of one image (or crop).
 
     Args:
         name: Dataset name (id prefix and source).
         ctx: Conversion context.
         key: Unique key of the image/crop within the split.
         image_rel: Image path relative to ``images_root``.
-        index: ``(H, W)`` class-index array (0 = others).
+        index: ``(H, W)`` class-index array (0 = others, 255 = ignored).
         fmt: The dataset's label format (class names).
     """
-    present = grid_classes(index)
-    if not present:
-        yield Skip("no class visible at 24x24", f"{name}/{ctx.split}/{key}")
+    if (index == IGNORE_INDEX).all():
+        yield Skip("all pixels ignored", f"{name}/{ctx.split}/{key}")
         return
     height, width = index.shape
     size = [int(width), int(height)]
     source = f"{name}/{ctx.split}"
     labels = fmt.labels
-    if len(present) > 1:
-        # With one visible class this record would repeat the per-class one word for word.
-        mask_rel = save_index_png(ctx, f"masks/{ctx.split}/{key}.png", index)
-        yield make_record(
-            rid=f"{name}-{ctx.split}-{key}-seg-all",
-            images=[image_rel],
-            task="SEG",
-            prompt=multi_seg_prompt([labels[k] for k in present]),
-            answer=encode_mask(index, labels, grid=GRID),
-            source=source,
-            targets={"mask": mask_rel, "labels": labels, "image_size": size},
-        )
-    for k in present:
+    present = [int(k) for k in np.unique(index) if k not in (0, IGNORE_INDEX)]
+    asked = present or list(range(1, len(labels)))  # only others visible: ask about every class
+    mask_rel = save_index_png(ctx, f"masks/{ctx.split}/{key}.png", index)
+    yield make_record(
+        rid=f"{name}-{ctx.split}-{key}-seg-all",
+        images=[image_rel],
+        task="SEG",
+        prompt=multi_seg_prompt([labels[k] for k in asked]),
+        answer=encode_mask(answer_index(index), labels, grid=GRID),
+        source=source,
+        targets={"mask": mask_rel, "labels": labels, "image_size": size, "ignore_index": IGNORE_INDEX},
+    )
+    for k in grid_classes(index):
         cls = labels[k]
         rid = f"{name}-{ctx.split}-{key}-seg-{slug(cls.replace(' ', '_'))}"
-        binary = index == k
         yield make_record(
             rid=rid,
             images=[image_rel],
             task="SEG",
             prompt=seg_prompt(cls, record_rng(rid) if ctx.split == "train" else None),
-            answer=encode_mask(binary, [BACKGROUND, cls], grid=GRID),
+            answer=encode_mask(index == k, [BACKGROUND, cls], grid=GRID),
             source=source,
-            targets={"mask_rle": mask_to_coco_rle(binary), "labels": [BACKGROUND, cls], "image_size": size},
+            targets=binary_targets(index, k, cls, size),
         )
 
 
@@ -303,8 +362,6 @@ def convert_item(
     *, name: str, ctx: ConvertContext, item: SegItem, fmt: LabelFormat, crop: int | None, stride: int | None
 ) -> Iterator[Record | Skip]:
     """Records of one (image, label) pair, cut into crops when it is larger than ``crop``."""
-    from PIL import Image
-
     image = load_rgb(item.image)
     if isinstance(image, Skip):
         yield image
@@ -364,6 +421,7 @@ def semantic_segmentation(
         return convert_item(name=card.name, ctx=ctx, item=item, fmt=fmt, crop=crop, stride=stride)
 
     parse = parse_items(items, convert_one)
+    card = card if card.eval_classes else replace(card, eval_classes=fmt.eval_classes)
     return Converter(card, tasks=("SEG",), splits=splits, required=required, parse=parse)
 
 

@@ -48,3 +48,44 @@ def test_stats_text_json_and_tokenizer(root, tiny_tokenizer_dir, capsys):
     assert main(["stats", str(root / "train.jsonl"), "--json", "--tokenizer", str(tiny_tokenizer_dir)]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["unit"] == "tokens" and stats["records"] == 27 and stats["granularities"]["pixel"] == 9
+
+
+def test_validate_json_and_quiet(root, tmp_path, capsys):
+    assert main(["validate", str(root / "train.jsonl"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["records"] == 27 and doc["bad"] == 0 and doc["problems"] == []
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": 1}\n\xff\xfe not utf-8\n')
+    assert main(["validate", str(bad), "--root", str(root), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bad"] == 2 and {(p["line"], p["kind"]) for p in doc["problems"]} >= {(1, "schema"), (2, "json")}
+    assert main(["validate", str(bad), "--root", str(root), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:2: encoding: invalid UTF-8" in out and "records read" not in out
+
+
+def test_validate_outside_root_is_a_problem_unless_allowed(root, tmp_path, capsys):
+    rec = json.loads((root / "train.jsonl").read_text().splitlines()[0])
+    rec["images"] = [str(root / rec["images"][0])]  # absolute, but outside the --root given below
+    path = tmp_path / "abs.jsonl"
+    path.write_text(json.dumps(rec) + "\n")
+    assert main(["validate", str(path), "--root", str(tmp_path)]) == 1
+    assert "images[0]: " in capsys.readouterr().out
+    assert main(["validate", str(path), "--root", str(tmp_path), "--allow-outside-root"]) == 0
+
+
+def test_stats_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a"}\n\xff\n')
+    assert main(["stats", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("univlm data stats: error: ") and err.count("\n") == 1 and f"{bad}:" in err
+    assert main(["stats", str(tmp_path / "none.jsonl")]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [[], ["validate"], ["validate", "f.jsonl", "--max-pixels", "-3"], ["nope"]])
+def test_usage_errors_are_one_line_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("univlm data") and ": error: " in err and err.count("\n") == 1

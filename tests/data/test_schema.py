@@ -9,13 +9,12 @@ import pytest
 from univlm.data.schema import (
     RecordError,
     dumps_record,
-    load_hf_dataset,
     read_jsonl,
     read_records,
-    validate_record,
     write_jsonl_atomic,
 )
 from univlm.data.synth import generate_synthetic
+from univlm.data.validate import load_hf_dataset, validate_record
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +95,42 @@ def test_load_hf_dataset_names_missing_field(tmp_path):
     path.write_text('{"id": "a"}\n', encoding="utf-8")
     with pytest.raises(RecordError, match=r"m.jsonl:1: images: missing required field"):
         load_hf_dataset(path)
+
+
+def test_schema_and_validate_import_no_model_stack():
+    """Issue #13 §1/§3: the schema (and the checker) load without torch or transformers, and schema
+    does not import validate (the old cycle)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, univlm.data.schema\n"
+        "assert 'univlm.data.validate' not in sys.modules\n"
+        "import univlm.data.validate, univlm.imaging\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'univlm.models') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_read_jsonl_rejects_hostile_json_by_line(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"a": 1}\n' + "[" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"h.jsonl:2: json: "):
+        list(read_jsonl(path))
+    path.write_text('{"a": ' + "9" * 5000 + "}\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"h.jsonl:1: json: "):
+        list(read_jsonl(path))
+
+
+def test_load_hf_dataset_uses_the_one_checker(synth_root, tmp_path):
+    rec = read_records(synth_root / "val.jsonl")[0]
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps(rec) + "\n" + json.dumps({**rec, "task": ["CLS"]}) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"h.jsonl:2: task: expected one of .* \(a string\), got \['CLS'\]"):
+        load_hf_dataset(path)
+    path.write_text(json.dumps({**rec, "images": ["../../x.png"]}) + "\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"h.jsonl:1: images\[0\]: .* leaves the data root"):
+        load_hf_dataset(path, root=tmp_path)
+    assert len(load_hf_dataset(path, root=tmp_path, allow_outside_root=True)) == 1
+    assert len(load_hf_dataset(path)) == 1  # no root: paths stay as written, unchecked

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from univlm.codecs.masks import coco_rle_to_mask, decode_mask
+from univlm.codecs import coco_rle_to_mask, decode_mask
 from univlm.data.schema import read_records
 from univlm.data.synth import (
     MANIFEST,
@@ -21,12 +21,11 @@ from univlm.data.synth import (
 )
 from univlm.data.synth_scene import Instance
 from univlm.data.validate import validate_file
-from univlm.models.router import TASKS
+from univlm.tasks import TASKS
 
 
 def _files(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-            and p.name != MANIFEST}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,8 @@ def easy(tmp_path_factory):
 def test_same_seed_is_byte_identical_other_seed_differs(easy, tmp_path):
     again = tmp_path / "again"
     generate_synthetic(again, n=16, size=64, seed=0)
-    assert _files(again) == _files(easy)
+    assert _files(again) == _files(easy)  # every file, the manifest included (issue #14 §7)
+    assert "seconds" not in json.loads((easy / MANIFEST).read_text())
     other = tmp_path / "other"
     generate_synthetic(other, n=16, size=64, seed=1)
     assert (other / "images/train/000000.png").read_bytes() != (easy / "images/train/000000.png").read_bytes()
@@ -149,7 +149,7 @@ def test_split_sizes():
 def test_scene_without_room_or_buildings_skips_its_change_pair(tmp_path, monkeypatch):
     import dataclasses
 
-    from univlm.data import synth
+    from univlm.data import synth_records
     from univlm.data.synth_scene import DIFFICULTIES, change_scene, make_scene
 
     easy = DIFFICULTIES["easy"]
@@ -158,10 +158,10 @@ def test_scene_without_room_or_buildings_skips_its_change_pair(tmp_path, monkeyp
     scene = dataclasses.replace(scene, objects=[o for o in scene.objects if o.cls != "building"])
     scene.occupied[:] = True  # no free spot for a new building, and none to remove
     assert change_scene(gen, scene, easy) is None
-    monkeypatch.setattr(synth, "change_scene", lambda *args: None)
+    monkeypatch.setattr(synth_records, "change_scene", lambda *args: None)
     for split in ("images/train", "masks/train"):
         (tmp_path / split).mkdir(parents=True)
-    records, skipped = synth.scene_records(tmp_path, "train", 0, 64, 0, easy)
+    records, skipped = synth_records.scene_records(tmp_path, "train", 0, 64, 0, easy)
     assert {"ccd", "cd"} <= set(skipped)
     assert len(records) + len(skipped) == 9
     assert not any(r["id"].endswith(("-ccd", "-cd")) for r in records)

@@ -46,8 +46,10 @@ def test_cls_shuffle_is_seeded_and_keeps_classes():
     assert classes == ["residential", "industrial", "farmland", "waterfront"]
 
 
-def test_user_content():
+def test_user_content_follows_rsunivlm():
+    # RSUniVLM's demo: '<image>\n' + message for one image, '<image> <image>\n' + message for two.
     assert T.user_content("[CAP] x", 1) == "<image>\n[CAP] x"
-    assert T.user_content("[CCD] x", 2) == "<image>\n<image>\n[CCD] x"
+    assert T.user_content("[CCD] x", 2) == "<image> <image>\n[CCD] x"
+    assert T.image_prefix(0) == "" and T.image_prefix(2, "<im>") == "<im> <im>\n"
     with pytest.raises(ValueError, match="1 or 2 images, got 3"):
         T.user_content("x", 3)

@@ -24,7 +24,7 @@ def change_truth(item: dict, cls: str) -> np.ndarray:
 
 def check_seg(rec: dict, item: dict, cls: str) -> None:
     assert rec["task"] == "SEG" and rec["granularity"] == "pixel" and len(rec["images"]) == 2
-    assert rec["messages"][0]["content"] == "<image>\n<image>\n" + CHANGE_PROMPT.format(cls)
+    assert rec["messages"][0]["content"] == "<image> <image>\n" + CHANGE_PROMPT.format(cls)  # RSUniVLM: both images on one line
     assert rec["targets"]["labels"] == ["others", cls] and rec["targets"]["image_size"] == item["size"]
     binary = change_truth(item, cls)
     decoded = decode_mask(rec["messages"][1]["content"], strict=True)
@@ -47,7 +47,7 @@ def test_levir_mci_masks_and_captions(run_converter, split, seg, ccd):
             refs = [clean_sentence(s) for s in item["sentences"]]
             assert rec["targets"]["references"] == refs
             assert rec["messages"][1]["content"] in refs
-            assert rec["messages"][0]["content"].startswith("<image>\n<image>\n[CCD] ")
+            assert rec["messages"][0]["content"].startswith("<image> <image>\n[CCD] ")
     if split != "train":  # evaluation: one caption record per pair, canonical prompt
         (cap,) = [r for r in records if r["task"] == "CCD"]
         assert cap["messages"][0]["content"].endswith("[CCD] Please briefly describe the changes in these two images.")

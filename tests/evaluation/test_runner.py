@@ -7,14 +7,10 @@ import pytest
 from tests.evaluation import minidata
 from univlm.evaluation.registry import get_task
 from univlm.evaluation.runner import (
-    PredictionsError,
     build_requests,
     evaluate_model,
-    generate,
-    read_predictions,
     results_markdown,
     score,
-    write_predictions,
     write_results,
 )
 
@@ -103,20 +99,6 @@ def test_classification_vqa_caption_through_score(dataset):
     assert res["scores"]["METEOR"] is None and res["details"]["notes"]
 
 
-def test_read_predictions_errors_name_the_line(tmp_path):
-    path = tmp_path / "p.jsonl"
-    path.write_text('{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n')
-    with pytest.raises(PredictionsError, match=r"p.jsonl:2: id: duplicate"):
-        read_predictions(path)
-    path.write_text('{"id": "a"}\n')
-    with pytest.raises(PredictionsError, match=r":1: text: expected a string"):
-        read_predictions(path)
-    write_predictions(
-        path, [{"id": "a", "text": "x", "score": 1}, {"id": "a", "label": "water", "text": "y"}]
-    )
-    assert read_predictions(path) == {("a", None): "x", ("a", "water"): "y"}
-
-
 def test_results_files_name_the_protocol(tmp_path, dataset):
     root, records = dataset
     res = score("vg_vrsbench", {"vg-1": "[11, 11, 16, 16]"}, records, root)
@@ -154,6 +136,23 @@ def test_evaluate_model_scores_mixed_records(dataset):
     assert predictor.calls == len(records)
 
 
+def test_evaluate_model_reports_each_seg_kind_under_its_own_protocol(dataset):
+    root, records = dataset
+    out = evaluate_model(EchoPredictor(records), records, root, tasks=["SEG"])
+    assert out["protocols"] == {
+        "seg_miou": "rrsisd", "seg_oiou": "rrsisd", "seg_giou": "lisa", "semseg_miou": "mmseg",
+        "semseg_aacc": "mmseg", "mref_miou": "geopix", "mref_ciou": "geopix", "cd_f1": "confusion",
+        "cd_iou": "confusion",
+    }  # fmt: skip
+    details = out["details"]
+    # seg_miou is RRSIS-D over the referring record alone, not over semantic/multi/change records.
+    assert [details["SEG:refseg_rrsisd"]["counts"][k] for k in ("records", "scored")] == [1, 1]
+    assert details["SEG:semseg_mmseg_single"]["counts"]["scored"] == 1
+    assert details["SEG:multiref_geopix"]["counts"]["scored"] == 1
+    assert details["SEG:change_detection"]["counts"]["scored"] == 1
+    assert out["semseg_miou"] == 1.0 and out["mref_miou"] == 1.0 and out["cd_f1"] == 1.0
+
+
 def test_evaluate_model_task_filter_and_limit(dataset):
     root, records = dataset
     predictor = EchoPredictor(records)
@@ -162,47 +161,3 @@ def test_evaluate_model_task_filter_and_limit(dataset):
     assert out["counts"] == {"SEG": 1, "VQA": 1} and predictor.calls == 2
 
 
-def test_build_requests_skips_and_counts_other_tasks(dataset):
-    _, records = dataset
-    requests, skipped = build_requests("change_detection", records)
-    assert [r.id for r in requests] == ["cd-1"] and requests[0].prompt.startswith("<image>\n<image>\n[SEG]")
-    assert sum(skipped.values()) == len(records) - 1
-    assert skipped["1 image(s), task expects 2"] == 3
-
-
-class ManyPredictor:
-    """Stand-in with ``predict_many``: records how prompts were grouped."""
-
-    def __init__(self):
-        self.calls = []
-
-    def predict(self, images, prompt, **gen):
-        self.calls.append(("predict", 1))
-        return SimpleNamespace(text=f"one:{prompt[-12:]}")
-
-    def predict_batch(self, items, **gen):
-        self.calls.append(("batch", len(items)))
-        return [SimpleNamespace(text=f"batch:{p[-12:]}") for _, p in items]
-
-    def predict_many(self, images, prompts, labels=None, **gen):
-        self.calls.append(("many", len(prompts)))
-        assert labels == [["building"], ["water"]]
-        return [SimpleNamespace(text=f"many:{lab[0]}") for lab in labels]
-
-
-def test_generate_shares_the_image_prefix_of_per_class_prompts(dataset):
-    root, records = dataset
-    sem = [r for r in records if r["id"] == "sem-1"]
-    per_class, _ = build_requests("semseg_mmseg", sem)
-    singles, _ = build_requests("vqa", records)
-    predictor = ManyPredictor()
-    rows = generate(predictor, singles + per_class + singles[:1], root, batch_size=4)
-    assert predictor.calls == [("batch", 2), ("many", 2), ("batch", 1)]
-    assert [(r["id"], r.get("label")) for r in rows] == [
-        ("vqa-1", None),
-        ("vqa-2", None),
-        ("sem-1", "building"),
-        ("sem-1", "water"),
-        ("vqa-1", None),
-    ]
-    assert rows[2]["text"] == "many:building"

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from univlm.models import get_preset
 from univlm.models.conversion import (
+    STOCK_IMAGE_MODE,
     config_from_rsunivlm,
     convert_llava_onevision_state_dict,
     convert_rsunivlm_state_dict,
@@ -20,6 +21,7 @@ from univlm.models.conversion import (
     llava_onevision_inputs,
     load_llava_onevision_checkpoint,
     load_rsunivlm_checkpoint,
+    stock_image_mode,
 )
 from univlm.models.modeling_univlm import UniVLMForConditionalGeneration, upcycle_to_gmoe
 
@@ -219,3 +221,31 @@ def test_export_dense_refuses_a_non_empty_directory(gmoe, tmp_path):
         export_dense(gmoe, "image", tmp_path)
     with pytest.raises(ValueError, match="unknown expert"):
         export_dense(gmoe, "scene", tmp_path / "new")
+
+
+def test_rotary_inv_freq_buffers_are_dropped_not_reported(gmoe, dense, tmp_path):
+    released = _to_rsunivlm_naming(gmoe.state_dict())
+    for i in range(gmoe.config.text_config.num_hidden_layers):
+        released[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.ones(8)
+    released["model.rotary_emb.inv_freq"] = torch.ones(8)
+    _write(tmp_path / "rs", released, {"model_type": "llava_qwen_gmoe"})
+    _, report = load_rsunivlm_checkpoint(tmp_path / "rs", config=gmoe.config)
+    assert report.ok and not report.unmapped, report.summary()
+    hub = _to_old_hub_naming(dense.state_dict(), tied=True)
+    hub["language_model.model.layers.0.self_attn.rotary_emb.inv_freq"] = torch.ones(8)
+    renamed, unmapped = convert_llava_onevision_state_dict(hub)
+    assert not unmapped and not any("inv_freq" in k for k in renamed)
+    # Only the rotary cache goes: any other unknown key is still reported.
+    _, unmapped = convert_rsunivlm_state_dict({"extra.rotary_emb.inv_freq_like": torch.zeros(1)})
+    assert unmapped == ["extra.rotary_emb.inv_freq_like"]
+
+
+def test_stock_image_mode_names_the_compatible_mode():
+    pad = stock_image_mode(get_preset("tiny"))
+    assert (pad.trained, pad.stock, pad.lone_image_compatible) == ("pad", STOCK_IMAGE_MODE, False)
+    assert "anyres_max_9" in pad.note and "llava_onevision_inputs" in pad.note
+    anyres = stock_image_mode(get_preset("tiny", image_mode="anyres_max_4"))
+    assert (anyres.trained, anyres.stock, anyres.lone_image_compatible, anyres.note) == (
+        "anyres_max_4", "anyres_max_4", True, ""
+    )
+    assert "router_mode" not in llava_onevision_config(get_preset("tiny")).to_dict()

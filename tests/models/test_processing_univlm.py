@@ -1,6 +1,10 @@
-"""Tests for UniVLMProcessor: placeholder expansion, image/placeholder checks, labels, routing, save/load."""
+"""Tests for UniVLMProcessor: placeholder expansion, image/placeholder checks, labels, routing, save/load,
+and prompts token-identical to RSUniVLM's qwen_1_5 conversation."""
 
 from __future__ import annotations
+
+import json
+import logging
 
 import numpy as np
 import pytest
@@ -10,7 +14,9 @@ from hypothesis import strategies as st
 from PIL import Image
 from transformers import AutoTokenizer
 
+from univlm.models import get_preset
 from univlm.models.processing_univlm import IGNORE_INDEX, UniVLMProcessor, expand2square
+from univlm.training.conversation import encode_conversation
 
 TOKENS = 65  # tiny preset: (64 / 8)^2 patches + 1 image_newline
 
@@ -41,7 +47,7 @@ def test_single_and_two_image_expansion_in_a_batch(processor):
         processor.build_prompt("[CCD] what changed between the two images?", 2),
         processor.build_prompt("[CAP] hello", 0),
     ]
-    assert prompts[1].count("<image>\n") == 2
+    assert prompts[1].count("<image> <image>\n") == 1
     batch = processor(prompts, images=[_image(30, 50), _image(40, 40, 1), _image(50, 20, 2)])
     assert _image_count(processor, batch["input_ids"]) == [TOKENS, 2 * TOKENS, 0]
     assert batch["pixel_values"].shape == (3, 1, 3, 64, 64)
@@ -114,7 +120,7 @@ def test_encode_conversation_labels_only_assistant_tokens(processor):
     assert not supervised[ids == processor.image_token_id].any()
     assert torch.equal(labels[supervised], ids[supervised])
     assert processor.decode(ids[supervised]) == "[12, 30, 45, 61]<|im_end|>[1, 2, 3, 4]<|im_end|>"
-    assert enc["expert_id"] == 1 and enc["task_tag"] == "[VG]"
+    assert enc["expert_id"] == 1 and enc["task_tag"] == "[REF]"  # routed on the latest user turn
     assert enc["pixel_values"].shape == (1, 1, 3, 64, 64) and enc["image_sizes"].tolist() == [[30, 40]]
     # The prompt part equals what __call__ produces for the same user turn.
     prompt = processor.build_prompt(messages[:1], num_images=1)
@@ -142,40 +148,59 @@ def test_encode_conversation_two_images_list_content_and_errors(processor):
     assert text_only["pixel_values"] is None and text_only["expert_id"] == 0
 
 
-def test_routing_and_custom_table(processor):
-    assert [processor.route(t) for t in ("[SEG] a", "[REF] b", "[CAP] c", "[SEG0] no tag")] == [2, 1, 0, 0]
-    custom = UniVLMProcessor(
-        processor.image_processor, processor.tokenizer, patch_size=8,
-        router_table={"[SEG]": "fine", "[CAP]": "coarse"}, expert_names=["coarse", "fine"], default_expert="coarse",
+def _two_expert_config():
+    return get_preset(
+        "tiny", num_experts=2, expert_names=["coarse", "fine"], default_expert="coarse",
+        router_table={"[SEG]": "fine", "[VG]": "fine", "[CAP]": "coarse"},
     )
-    assert custom(["[SEG] a", "[VG] b"])["expert_ids"].tolist() == [1, 0]
-    with pytest.raises(ValueError, match="unknown experts"):
-        UniVLMProcessor(processor.image_processor, processor.tokenizer, patch_size=8, router_table={"[VG]": "nope"})
 
 
-def test_save_load_round_trip_through_auto_processor(processor, tmp_path):
+def test_routing_reads_the_config_passed_per_call(processor):
+    decisions = [processor.route_prompt(t).expert_id for t in ("[SEG] a", "[REF] b", "[CAP] c", "[SEG0] no tag")]
+    assert decisions == [2, 1, 0, 0]
+    config = _two_expert_config()
+    assert processor(["[SEG] a", "[CAP] b"], config=config)["expert_ids"].tolist() == [1, 0]
+    config.router_table["[CAP]"] = "fine"  # editing the config changes routing: no copy anywhere
+    assert processor(["[SEG] a", "[CAP] b"], config=config)["expert_ids"].tolist() == [1, 1]
+
+
+def test_processor_routes_the_latest_user_turn_with_precedence(processor):
+    history = [
+        {"role": "user", "content": "<image>\n[VG] the road"},
+        {"role": "assistant", "content": "[1, 2, 3, 4]"},
+        {"role": "user", "content": "[SEG] the road"},
+    ]
+    chat = processor.build_prompt(history, num_images=1)
+    assert processor(chat, images=_image(16, 16))["expert_ids"].tolist() == [2]
+    chat = processor.build_prompt([*history[:2], {"role": "user", "content": "[CAP] and now?"}], num_images=1)
+    assert processor(chat, images=_image(16, 16))["expert_ids"].tolist() == [0]
+    assert processor(processor.build_prompt("[VG] road next to [SEG]", 0))["expert_ids"].tolist() == [2]
+
+
+def test_save_load_round_trip_through_auto_processor(processor, tmp_path, caplog):
     from transformers import AutoProcessor
 
     import univlm.models  # noqa: F401  (registers UniVLMProcessor with AutoProcessor)
 
-    custom = UniVLMProcessor(
-        processor.image_processor, processor.tokenizer, patch_size=8,
-        router_table={"[SEG]": "fine", "[VG]": "fine"}, expert_names=["coarse", "fine"], default_expert="coarse",
-    )
-    custom.save_pretrained(tmp_path)
-    loaded = AutoProcessor.from_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "processor_config.json").read_text())
+    assert "router_table" not in saved and "expert_names" not in saved  # routing lives in config.json alone
+    # Checkpoints written before the move still carry the routing fields; they load, ignored.
+    saved.update(router_table={"[VG]": "image"}, expert_names=["image"], default_expert="image")
+    (tmp_path / "processor_config.json").write_text(json.dumps(saved))
+    with caplog.at_level(logging.WARNING):
+        loaded = AutoProcessor.from_pretrained(tmp_path)
+    assert "unknown arguments" not in caplog.text
     assert isinstance(loaded, UniVLMProcessor)
-    assert loaded.router_table == custom.router_table and loaded.expert_names == ["coarse", "fine"]
-    assert loaded.default_expert == "coarse" and loaded.tokens_per_image == TOKENS
-    assert loaded.chat_template == custom.chat_template
-    prompts = [custom.build_prompt("[VG] x", 1), custom.build_prompt("[CAP] y", 1)]
+    assert loaded.tokens_per_image == TOKENS and loaded.chat_template == processor.chat_template
+    prompts = [processor.build_prompt("[VG] x", 1), processor.build_prompt("[CAP] y", 1)]
     images = [_image(30, 50), _image(50, 30, 1)]
-    a, b = custom(prompts, images=images), loaded(prompts, images=images)
+    a, b = processor(prompts, images=images), loaded(prompts, images=images)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key])
     assert b["expert_ids"].tolist() == [1, 0]
-    assert loaded.batch_decode(a["input_ids"][:, -3:]) == custom.batch_decode(a["input_ids"][:, -3:])
+    assert loaded.batch_decode(a["input_ids"][:, -3:]) == processor.batch_decode(a["input_ids"][:, -3:])
 
 
 def test_processor_requires_extended_tokenizer(tiny_tokenizer, processor):
@@ -203,20 +228,21 @@ def test_anyres_counts_match_transformers_llava_onevision_processor(processor):
 @pytest.mark.parametrize("image_mode", ["pad", "anyres_max_9"])
 def test_processor_output_feeds_the_tiny_model(processor, image_mode):
     """The model checks that image features and placeholder tokens agree, so this pins the counts."""
-    presets = pytest.importorskip("univlm.models.presets")
     from tokenizer_ext import resize_embeddings_for
     from univlm.models import UniVLMForConditionalGeneration
 
-    config = presets.get_preset("tiny")
+    config = get_preset("tiny")
     config.image_mode = image_mode
     config.image_grid_pinpoints = [[64 * i, 64 * j] for i in range(1, 4) for j in range(1, 4)]
     proc = UniVLMProcessor.from_config(processor.tokenizer, config)
-    assert proc.tokens_per_image == TOKENS and proc.expert_names == config.expert_names
+    assert proc.tokens_per_image == TOKENS
     torch.manual_seed(0)
     model = UniVLMForConditionalGeneration(config).eval()
     resize_embeddings_for(model, proc.tokenizer)
     prompts = [proc.build_prompt("[VG] a", 1), proc.build_prompt("[CCD] b", 2)]
-    batch = proc(prompts, images=[_image(30, 130), _image(40, 40, 1), _image(50, 20, 2)], padding_side="left")
+    batch = proc(
+        prompts, images=[_image(30, 130), _image(40, 40, 1), _image(50, 20, 2)], padding_side="left", config=config
+    )
     with torch.no_grad():
         out = model(**batch)
     assert out.logits.shape[:2] == batch["input_ids"].shape
@@ -277,3 +303,97 @@ def test_labels_are_exactly_the_assistant_turns_property(processor, turns):
     supervised = enc["labels"] != IGNORE_INDEX
     assert processor.decode(enc["input_ids"][supervised]) == "".join(a + "<|im_end|>" for _, a in turns)
     assert processor.decode(enc["input_ids"]) == processor.tokenizer.apply_chat_template(messages, tokenize=False)
+
+
+# RSUniVLM's prompts, written out by hand from LLaVA-NeXT's conv_qwen ("qwen_1_5"): CHATML style,
+# system "<|im_start|>system\nYou are a helpful assistant." + sep "<|im_end|>" + "\n", each turn
+# role + "\n" + message + "<|im_end|>\n", and an empty assistant turn "<|im_start|>assistant\n".
+# The user message is '<image>\n' + msg for one image and '<image> <image>\n' + msg for two (app.py).
+RSUNIVLM_ONE = (
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "<|im_start|>user\n<image>\n[VG] the largest building<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+RSUNIVLM_TWO = (
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "<|im_start|>user\n<image> <image>\n[CCD] Please briefly describe the changes in these two images.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+
+
+def _rsunivlm_token_ids(processor, prompt):
+    """LLaVA's tokenizer_image_token: tokenize the text between placeholders, put the image id between."""
+    chunks = [processor.tokenizer(c, add_special_tokens=False)["input_ids"] for c in prompt.split("<image>")]
+    ids = list(chunks[0])
+    for chunk in chunks[1:]:
+        ids += [processor.image_token_id, *chunk]
+    return ids
+
+
+def _collapse_images(processor, ids):
+    """Undo placeholder expansion: each run of image ids becomes one id (pad mode, 65 per image)."""
+    out, image_id = [], processor.image_token_id
+    for token in ids:
+        if not (token == image_id and out and out[-1] == image_id):
+            out.append(token)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("message", "num_images", "expected"),
+    [
+        ("[VG] the largest building", 1, RSUNIVLM_ONE),
+        ("[CCD] Please briefly describe the changes in these two images.", 2, RSUNIVLM_TWO),
+    ],
+)
+def test_prompts_are_token_identical_to_rsunivlm(processor, message, num_images, expected):
+    from univlm.data.templates import user_content
+
+    reference = _rsunivlm_token_ids(processor, expected)
+    trl_content = [{"type": "image"}] * num_images + [{"type": "text", "text": message}]
+    old_record = "<image>\n" * num_images + message  # records converted before the change
+    renderings = {
+        "build_prompt": processor.build_prompt(message, num_images),
+        "templates": processor.build_prompt([{"role": "user", "content": user_content(message, num_images)}]),
+        "trl_list_form": processor.build_prompt([{"role": "user", "content": trl_content}]),
+        "old_record_form": processor.build_prompt([{"role": "user", "content": old_record}]),
+    }
+    for name, prompt in renderings.items():
+        assert prompt == expected, name
+        images = [_image(20, 30, i) for i in range(num_images)]
+        ids = processor(prompt, images=images)["input_ids"][0].tolist()
+        assert _collapse_images(processor, ids) == reference, name
+    if num_images == 2:
+        # The token between the two image blocks is the tokenizer's " ", not "\n" (RSUniVLM: 220, not 198).
+        first = reference.index(processor.image_token_id)
+        space = processor.tokenizer(" ", add_special_tokens=False)["input_ids"]
+        assert reference[first + 1 : first + 1 + len(space)] == space
+        assert reference[first + 1 + len(space)] == processor.image_token_id
+
+
+def test_encode_conversation_function_routes_with_the_model_config(processor):
+    messages = [
+        {"role": "user", "content": "<image>\n[CAP] describe"},
+        {"role": "assistant", "content": "a field"},
+        {"role": "user", "content": "[VG] the field"},
+        {"role": "assistant", "content": "[1, 2, 3, 4]"},
+    ]
+    config = _two_expert_config()
+    enc = encode_conversation(processor, messages, [_image(16, 16)], config=config)
+    method = processor.encode_conversation(messages, [_image(16, 16)], config=config)
+    assert torch.equal(enc["input_ids"], method["input_ids"]) and torch.equal(enc["labels"], method["labels"])
+    assert enc["expert_id"] == 1 and enc["task_tag"] == "[VG]"  # the latest user turn decides
+    assert encode_conversation(processor, messages, [_image(16, 16)])["expert_id"] == 1  # default table: region
+
+
+def test_deprecated_routing_attributes_warn_and_give_only_defaults(processor):
+    with pytest.warns(DeprecationWarning, match="route_from_config"):
+        assert dict(processor.router_table) == {
+            "[CAP]": "image", "[CLS]": "image", "[VQA]": "image", "[CCD]": "image",
+            "[VG]": "region", "[REF]": "region", "[SEG]": "pixel",
+        }  # fmt: skip
+    with pytest.warns(DeprecationWarning):
+        assert tuple(processor.expert_names) == ("image", "region", "pixel")
+    with pytest.warns(DeprecationWarning):
+        assert processor.default_expert == "image"
+    assert "router_table" not in processor.to_dict()

@@ -1,5 +1,6 @@
 """The two recipes end to end on the tiny model: a few steps each, saved checkpoints that load back,
-frozen parameters unchanged in stage 2, bad records, and resuming after a SIGKILL."""
+frozen parameters unchanged in stage 2, bad records, resuming after a SIGKILL, resuming a finished run,
+and plain log lines instead of progress bars when the output is not a terminal."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _losses(out) -> dict[int, float]:
 def stage1_out(data_root, tmp_path_factory):
     """A 4-step stage-1 run with end-of-run scoring on one val record per task."""
     out = tmp_path_factory.mktemp("stage1")
-    argv = _args(data_root, out, 4, "--evaluate", "true", "--eval_limit", "1", "--eval_tasks", "[CLS, VG]")
+    argv = _args(data_root, out, 4, "--evaluate", "true", "--eval_limit", "1", "--eval_tasks", "CLS", "VG")
     assert _recipe("stage1_sft").main(argv + ["--eval_max_mask_tokens", "24"]) == 0
     return out
 
@@ -74,6 +75,20 @@ def test_stage1_trains_saves_and_scores(stage1_out, capsys):
     assert model.config.image_token_id == processor.image_token_id and not model.config.use_gmoe
     history = [json.loads(line) for line in (stage1_out / "loss_history.jsonl").read_text().splitlines()]
     assert any(key.startswith("loss_") for key in history[-1])  # per-task / per-granularity losses
+    scores = json.loads((stage1_out / "val_scores.json").read_text())["val"]
+    # The two scored tasks have a figure (an untrained model may score 0, never None); the others do not.
+    assert isinstance(scores["CLS accuracy"], float) and isinstance(scores["VG acc@0.5"], float)
+    assert scores["SEG mIoU"] is None and scores["VQA accuracy"] is None
+
+
+def test_resume_of_a_finished_run_has_nothing_to_do(stage1_out, capsys):
+    """Issue #15 §11: no step past max_steps, no file rewritten."""
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stage1_out.rglob("*") if p.is_file()}
+    argv = _args(stage1_out.parent, stage1_out, 4, "--resume")  # data_root is unused when nothing is left
+    assert _recipe("stage1_sft").main(argv) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stage1_out.rglob("*") if p.is_file()}
+    assert after == before
 
 
 def test_stage2_trains_only_experts(stage1_out, data_root, tmp_path, capsys):
@@ -108,17 +123,34 @@ def test_bad_record_stops_the_run_or_is_skipped(data_root, tmp_path, capsys):
     shutil.copytree(data_root, bad_root)
     lines = (bad_root / "train.jsonl").read_text().splitlines()
     broken = json.loads(lines[2])
-    broken["images"] = []  # the <image> placeholder no longer has an image
+    broken["images"] = broken["images"] * 2  # two images for one <image> placeholder
     lines[2] = json.dumps(broken)
     lines.insert(5, "{not json")
+    listed = json.loads(lines[7])
+    listed["task"] = [listed["task"]]  # issue #15 §9: crashed with "unhashable type" even under --skip-bad
+    lines[7] = json.dumps(listed)
     (bad_root / "train.jsonl").write_text("\n".join(lines) + "\n")
     recipe = _recipe("stage1_sft")
     assert recipe.main(_args(bad_root, tmp_path / "o1", 1)) == 1
-    err = capsys.readouterr().err
-    assert f"train.jsonl:3 ({broken['id']})" in err and "placeholders" in err
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("stage1_sft.py: error: ")]
+    assert len(errors) == 1 and "train.jsonl:3: messages: 1 <image> placeholders for 2 images" in errors[0]
     assert recipe.main(_args(bad_root, tmp_path / "o2", 1, "--skip-bad")) == 0
     out = capsys.readouterr().out
-    assert "skipped 2 bad records" in out and "train.jsonl:6" in out
+    assert "skipped 3 bad records" in out and "train.jsonl:6: " in out and "train.jsonl:8: task: " in out
+
+
+def test_log_lines_without_a_terminal(data_root, tmp_path, capfd, caplog):
+    """Issue #13 §6: no carriage-return bars when stdout is not a TTY; one plain line per logging step."""
+    argv = _args(data_root, tmp_path / "o", 3)
+    argv.remove("--disable_tqdm")
+    argv.remove("true")  # the default: pytest's captured stdout is not a terminal
+    with caplog.at_level("INFO", logger="univlm.training.callbacks"):
+        assert _recipe("stage1_sft").main(argv) == 0
+    captured = capfd.readouterr()
+    assert "\r" not in captured.out + captured.err
+    lines = [r.getMessage() for r in caplog.records if r.name == "univlm.training.callbacks"]
+    steps = [line for line in lines if line.startswith("step ") and " loss " in line]
+    assert [line.split(":")[0] for line in steps] == ["step 1/3 (33%)", "step 2/3 (67%)", "step 3/3 (100%)"]
 
 
 def test_resume_after_sigkill_continues_the_same_run(data_root, tmp_path):
@@ -150,3 +182,18 @@ def test_resume_after_sigkill_continues_the_same_run(data_root, tmp_path):
     assert sorted(got) == list(range(1, steps + 1))
     for step in range(1, steps + 1):
         assert got[step] == pytest.approx(want[step], rel=1e-4, abs=1e-4), f"step {step}"
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(data_root, tmp_path, capsys):
+    stage1, stage2 = _recipe("stage1_sft"), _recipe("stage2_gmoe")
+    assert stage1.main(["--learning_rat", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "stage1_sft.py: error: command line: unknown config field 'learning_rat' (see --help for the fields)\n"
+    )
+    assert stage1.main(["--config", str(ROOT / "recipes" / "configs" / "stage2_cpu.yaml")]) == 2
+    assert capsys.readouterr().err == "stage1_sft.py: error: config has stage=2; use recipes/stage2_gmoe.py\n"
+    assert stage2.main(["--init_from", str(tmp_path / "none")]) == 2
+    assert "stage2_gmoe.py: error: no stage-1 model at" in capsys.readouterr().err
+    missing = _args(tmp_path / "empty", tmp_path / "o", 1)
+    assert stage1.main(missing) == 2
+    assert capsys.readouterr().err.endswith("train.jsonl not found (set --synthesize true to generate it)\n")

@@ -159,10 +159,10 @@ def test_resize_requires_image_token(fresh_tokenizer):
 
 
 def test_resize_on_univlm_tiny_model(fresh_tokenizer):
-    presets = pytest.importorskip("univlm.models.presets")
     from univlm.models import UniVLMForConditionalGeneration
+    from univlm.models.presets import get_preset
 
-    config = presets.get_preset("tiny")
+    config = get_preset("tiny")
     model = UniVLMForConditionalGeneration(config)
     rows = model.get_input_embeddings().weight.shape[0]
     extend_tokenizer(fresh_tokenizer)

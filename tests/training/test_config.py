@@ -1,4 +1,5 @@
-"""TrainConfig: defaults < YAML < command line, typed overrides, clear errors; shipped YAMLs parse."""
+"""parse_args: TrlParser over UniVLMArguments + UniVLMSFTConfig; YAML < command line, typed values, clear
+errors naming the field and its source; shipped YAMLs parse; progress bars only on a terminal."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from univlm.training.config import TrainConfig, parse_args
+from univlm.training.config import UniVLMArguments, UniVLMSFTConfig, parse_args
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -15,61 +16,102 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 def test_yaml_then_command_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(
-        "learning_rate: 1.0e-4\nmax_steps: 5\nmodel_overrides: {text_config: {hidden_size: 64}}\n"
+        "learning_rate: 1.0e-4\nmax_steps: 5\nwarmup_ratio: 0.1\nmodel_overrides: {text_config: {hidden_size: 64}}\n"
     )
-    cfg = parse_args(
-        ["--config", str(path), "--max_steps", "7", "--learning-rate=3e-4", "--eval_tasks", "[CLS, VG]",
-         "--model_overrides.vision_config.image_size", "32", "--resume", "--skip-bad", "--max_length", "null"],
+    args, train = parse_args(
+        [f"--config={path}", "--max_steps", "7", "--learning-rate=3e-4", "--eval_tasks", "CLS", "VG",
+         "--model_overrides.vision_config.image_size", "32", "--resume", "--skip-bad", "--bf16", "false"],
         prog="t",
     )  # fmt: skip
-    assert cfg.learning_rate == 3e-4 and cfg.max_steps == 7
-    assert cfg.eval_tasks == ["CLS", "VG"] and cfg.max_length is None
-    assert cfg.model_overrides == {"text_config": {"hidden_size": 64}, "vision_config": {"image_size": 32}}
-    assert cfg.resume and cfg.skip_bad
+    assert isinstance(args, UniVLMArguments) and isinstance(train, UniVLMSFTConfig)
+    assert train.learning_rate == 3e-4 and train.max_steps == 7 and train.warmup_steps == 0.1
+    assert args.eval_tasks == ["CLS", "VG"]
+    assert args.model_overrides == {"text_config": {"hidden_size": 64}, "vision_config": {"image_size": 32}}
+    assert args.resume and args.skip_bad and train.bf16 is False
 
 
-def test_errors_name_the_source(tmp_path):
+def test_univlm_defaults_for_the_trainer():
+    """RSUniVLM's optimiser settings, and the settings univlm's collator relies on."""
+    _args, train = parse_args([], prog="t")
+    assert (train.learning_rate, train.lr_scheduler_type, train.warmup_steps, train.weight_decay) == (
+        1e-5, "cosine", 0.03, 0.0
+    )  # fmt: skip
+    assert train.per_device_train_batch_size == 4 and train.num_train_epochs == 1.0
+    assert train.seed == 0 and train.optim == "adamw_torch"
+    assert train.max_length is None and train.remove_unused_columns is False and train.padding_free
+    assert train.dataset_kwargs == {"skip_prepare_dataset": True}
+    assert train.activation_checkpointing is False  # TRL's default is on
+    assert train.bf16 is False  # CPU: TRL's default would be bf16
+
+
+def test_errors_name_the_field_and_source(tmp_path, capsys):
     with pytest.raises(ValueError, match="command line: unknown config field 'learning_rat'"):
-        parse_args(["--learning_rat", "1"], prog="t")
-    with pytest.raises(ValueError, match="expected <class 'int'>"):
+        parse_args(["--learning_rat", "1"], prog="t")  # no prefix match to --learning_rate
+    with pytest.raises(ValueError, match="command line: unknown config field 'resample_x.y'"):
+        parse_args(["--resample_x.y", "1"], prog="t")
+    with pytest.raises(SystemExit) as exc:
         parse_args(["--max_steps", "many"], prog="t")
-    path = tmp_path / "bad.yaml"
-    path.write_text("per_device_train_batch_size: 2.5\n")
-    with pytest.raises(ValueError, match="bad.yaml"):
-        parse_args(["--config", str(path)], prog="t")
-    # Choice fields are checked when the config is built, before any data or model work.
-    with pytest.raises(ValueError, match="'loss_weighting': expected one of"):
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "t: error: argument --max_steps/--max-steps: invalid int value: 'many' (see --help)\n"
+    with pytest.raises(SystemExit):
         parse_args(["--loss_weighting", "tokens"], prog="t")
-    with pytest.raises(ValueError, match="'vision_position_init': expected"):
-        parse_args(["--vision_position_init", "learned"], prog="t")
-    assert parse_args(["--loss_weighting", "sample"], prog="t").loss_weighting == "sample"
+    assert "invalid choice: 'tokens'" in capsys.readouterr().err
+    for text, message in (
+        ("per_device_train_batch_size: 2.5\n", "'per_device_train_batch_size': expected int, got 2.5"),
+        ("learning_rat: 1.0e-4\n", "unknown config field 'learning_rat'"),
+        ("vision_position_init: learned\n", "'vision_position_init': expected one of"),
+        ("eval_tasks: CLS\n", "'eval_tasks': expected a list"),
+        ("eval_tasks: [CLS, DET]\n", "'eval_tasks': unknown tasks \\['DET'\\]"),
+    ):
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=message) as err:
+            parse_args(["--config", str(path)], prog="t")
+        if "unknown tasks" not in message:
+            assert str(path) in str(err.value)
+    with pytest.raises(ValueError, match="--config .*missing.yaml: no such file"):
+        parse_args(["--config", str(tmp_path / "missing.yaml")])
+    assert parse_args(["--loss_weighting", "sample"], prog="t")[0].loss_weighting == "sample"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (RECIPES / "configs").glob("*.yaml")))
 def test_shipped_configs_parse(name):
-    cfg = parse_args(["--config", str(RECIPES / "configs" / name)], prog="t")
-    assert isinstance(cfg, TrainConfig) and cfg.stage in (1, 2)
+    args, train = parse_args(["--config", str(RECIPES / "configs" / name)], prog="t")
+    assert args.stage in (1, 2) and train.output_dir
+    assert train.ddp_find_unused_parameters is (False if args.stage == 2 else None)
 
 
 def test_cpu_stage2_reads_the_stage1_dataset():
     # Both default to data/synthetic; other generation parameters would make stage 2 refuse the data.
-    one, two = (parse_args(["--config", str(RECIPES / "configs" / f"stage{i}_cpu.yaml")], prog="t") for i in (1, 2))
+    (one, t1), (two, t2) = (parse_args(["--config", str(RECIPES / "configs" / f"stage{i}_cpu.yaml")]) for i in (1, 2))
     keys = ("data_root", "synth_n", "synth_size", "synth_seed", "synth_lattice")
     assert {k: getattr(one, k) for k in keys} == {k: getattr(two, k) for k in keys}
-    assert two.init_from == one.output_dir
+    assert t1.seed == t2.seed
+    assert two.init_from == t1.output_dir
 
 
 def test_stage1_cpu_default_weights_grounding_and_segmentation():
     from univlm.training.pipeline import _resample
 
-    cfg = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
-    assert cfg.stage == 1
+    args, train = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
+    assert args.stage == 1
     tasks = ["CLS", "VQA", "CAP", "VG", "REF", "SEG", "SEG", "SEG", "CCD"]  # one synthetic scene's records
     records = [{"id": f"{i}-{k}", "task": t} for i in range(200) for k, t in enumerate(tasks)]
-    out = _resample(cfg, records)
+    out = _resample(args, records, seed=train.seed)
     share = {t: sum(r["task"] == t for r in out) / len(out) for t in set(tasks)}
     assert len(out) == len(records)
-    assert share["VG"] == pytest.approx(cfg.resample["ratios"]["VG"], abs=0.01) and share["VG"] > 1 / 9
+    assert share["VG"] == pytest.approx(args.resample["ratios"]["VG"], abs=0.01) and share["VG"] > 1 / 9
+
+
+def test_progress_bars_only_on_a_terminal(monkeypatch):
+    from univlm.training import config
+
+    monkeypatch.setattr(config, "is_interactive", lambda: False)
+    assert parse_args([], prog="t")[1].disable_tqdm is True
+    monkeypatch.setattr(config, "is_interactive", lambda: True)
+    assert parse_args([], prog="t")[1].disable_tqdm is False
+    assert parse_args(["--disable_tqdm", "true"], prog="t")[1].disable_tqdm is True
 
 
 @pytest.mark.parametrize("name", ["cpu", "single_gpu", "multi_gpu", "zero2", "zero3", "fsdp2"])

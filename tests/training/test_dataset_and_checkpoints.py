@@ -1,11 +1,14 @@
-"""Record checking, the offline over-length filter, and checkpoint completeness markers."""
+"""Record checking (the shared checker of univlm.data.validate), the offline over-length filter, and
+checkpoint completeness markers."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from PIL import Image
 
+from univlm.data.schema import Problem
 from univlm.training.dataset import (
     BadRecordError,
     RecordEncoder,
@@ -18,6 +21,8 @@ from univlm.training.trainer import COMPLETE_MARKER, latest_complete_checkpoint,
 
 def _record(i, answer="yes", images=("a.png",)):
     return {
+        "source": "test",
+        "targets": {"answer": answer},
         "id": f"r{i}",
         "images": list(images),
         "messages": [
@@ -38,11 +43,12 @@ class _FakeEncoder(RecordEncoder):
     def __call__(self, record):
         answer = record["messages"][-1]["content"]
         if answer == "boom":
-            raise BadRecordError(f"record {record['id']}: cannot read image x.png")
+            raise BadRecordError([Problem("images[0]", "image", "cannot read x.png", record["line"], record["file"])])
         return {"input_ids": [0] * len(answer)}
 
 
 def _write(path, lines):
+    Image.new("RGB", (8, 8)).save(path.parent / "a.png")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -51,21 +57,44 @@ def test_bad_records_stop_or_are_listed(tmp_path):
     mismatch = {**_record(2), "images": []}
     lines = [json.dumps(_record(0)), "[1, 2]", json.dumps(mismatch), "", json.dumps(_record(4))]
     path = _write(tmp_path / "train.jsonl", lines)
-    with pytest.raises(BadRecordError, match=r"train.jsonl:2 \(no id\): expected a JSON object"):
+    with pytest.raises(BadRecordError, match=r"train.jsonl:2: record: expected a JSON object"):
         load_training_records(path, tmp_path)
     kept, report = load_training_records(path, tmp_path, skip_bad=True)
     assert [r["id"] for r in kept] == ["r0", "r4"]
-    assert [b.line for b in report.bad] == [2, 3]
-    assert "1 <image> placeholders but 0 images" in report.bad[1].reason
+    assert report.num_bad == 2 and {p.line for p in report.bad} == {2, 3}
+    assert all(isinstance(p, Problem) and p.file == str(path) for p in report.bad)
     assert kept[0]["images"] == [str(tmp_path / "a.png")]
     assert "2 bad records (skipped)" in report.format()
+
+
+def test_every_field_is_checked_before_use(tmp_path):
+    """Issue #15 §9: a task list, a missing image, a path leaving the root are located problems, counted."""
+    bad = [
+        {**_record(1), "task": ["CLS"]},
+        {**_record(2), "images": ["missing.png"]},
+        {**_record(3), "images": ["../outside.png"]},
+        {**_record(4), "messages": "[VQA] hi"},
+    ]
+    path = _write(tmp_path / "train.jsonl", [json.dumps(_record(0)), *map(json.dumps, bad)])
+    with pytest.raises(BadRecordError, match=r"train.jsonl:2: task: .*\['CLS'\]"):
+        load_training_records(path, tmp_path)
+    kept, report = load_training_records(path, tmp_path, skip_bad=True)
+    assert [r["id"] for r in kept] == ["r0"] and report.num_bad == 4 and report.total == 5
+    by_line = {p.line: p for p in report.bad}
+    assert by_line[2].field == "task" and by_line[3].kind == "image" and by_line[4].kind == "path"
+    assert by_line[5].field == "messages"
+    # The same problems, in the same words, as `univlm data validate` reports (one checker).
+    from univlm.data.validate import validate_file
+
+    validated = {(p.line, p.field, p.message) for p in validate_file(path, tmp_path).problems}
+    assert {(p.line, p.field, p.message) for p in report.bad} <= validated
 
 
 def test_over_length_filter_and_encode_failures(tmp_path):
     recs = [_record(0, "short"), _record(1, "a much longer answer"), _record(2, "boom")]
     path = _write(tmp_path / "train.jsonl", [json.dumps(r) for r in recs])
     kept, report = load_training_records(path, tmp_path)
-    with pytest.raises(BadRecordError, match=r"train.jsonl:3 \(r2\).*cannot read image"):
+    with pytest.raises(BadRecordError, match=r"train.jsonl:3: images\[0\]: cannot read x.png"):
         encode_and_filter([dict(r) for r in kept], report, _FakeEncoder(), max_length=10)
     kept, report = load_training_records(path, tmp_path)
     kept = encode_and_filter(kept, report, _FakeEncoder(), max_length=10, skip_bad=True)

@@ -10,13 +10,14 @@ import torch
 def trainer_parts(tmp_path_factory):
     from datasets import Dataset
 
-    from univlm.training.config import TrainConfig
-    from univlm.training.stages import build_sft_config, build_stage1
+    from univlm.training.config import parse_args
+    from univlm.training.stages import build_stage1
 
-    cfg = TrainConfig(model="tiny", learning_rate=1e-3, vision_tower_lr=2e-4, output_dir=str(tmp_path_factory.mktemp("o")))
-    model, processor = build_stage1(cfg, [])
+    out = str(tmp_path_factory.mktemp("o"))
+    cfg, train = parse_args(["--learning_rate", "1e-3", "--vision_tower_lr", "2e-4", "--output_dir", out])
+    model, processor = build_stage1(cfg, [], seed=train.seed)
     dataset = Dataset.from_list([{"id": "a", "task": "CLS"}])
-    return cfg, model, processor, dataset, build_sft_config(cfg)
+    return cfg, model, processor, dataset, train
 
 
 def _trainer(parts, module_lrs):
@@ -43,7 +44,7 @@ def test_module_learning_rates_get_their_own_groups(trainer_parts):
         expected = 2e-4 if name.startswith("model.vision_tower.") else 1e-3
         assert by_id[id(param)] == pytest.approx(expected), name
     # Weight-decay exemptions (biases, norms) survive the re-cut.
-    assert {group["weight_decay"] for group in optimizer.param_groups} == {cfg.weight_decay, 0.0}
+    assert {group["weight_decay"] for group in optimizer.param_groups} == {trainer_parts[4].weight_decay, 0.0}
 
 
 def test_without_module_rates_the_optimizer_is_transformers_own(trainer_parts):
@@ -54,13 +55,16 @@ def test_without_module_rates_the_optimizer_is_transformers_own(trainer_parts):
 
 def test_sample_weighted_loss_is_the_mean_of_per_sample_means(trainer_parts):
     from univlm.training.collator import PaddingFreeCollator
+    from univlm.training.conversation import encode_conversation
 
     _cfg, model, processor, _dataset, _args = trainer_parts
     trainer = _trainer(trainer_parts, None)
     convs = [("[CLS] which scene?", "farmland"), ("[CAP] describe it", "a road crosses farmland next to a river")]
     feats = [
         dict(
-            processor.encode_conversation([{"role": "user", "content": q}, {"role": "assistant", "content": a}]),
+            encode_conversation(
+                processor, [{"role": "user", "content": q}, {"role": "assistant", "content": a}], config=model.config
+            ),
             task=q[1:4],
         )
         for q, a in convs

@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from univlm.cli._common import CommandParser
 from univlm.fileio import atomic_write_text
 from univlm.inference.grammar_export import box_ebnf, box_regex, mask_ebnf, mask_regex
 from univlm.tasks import DEFAULT_GRID
@@ -22,7 +23,7 @@ PROG = "univlm grammar"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog=PROG, description=__doc__.split("\n\n")[0])
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--labels", help="mask labels besides 'others', comma-separated, e.g. building,road")
     kind.add_argument("--box", action="store_true", help="the box grammar [x1, y1, x2, y2] instead of a mask")
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``univlm grammar``; returns the exit code (0 ok, 2 usage or input error)."""
+    """Run ``univlm grammar``; returns the exit code (0 ok, 1 the file cannot be written, 2 usage error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not 1 <= args.grid <= 256:
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             atomic_write_text(args.out, text)
         except OSError as err:
             print(f"{PROG}: error: cannot write {args.out}: {err.strerror or err}", file=sys.stderr)
-            return 2
+            return 1  # the work failed (docs/CLI.md): the arguments were fine
     summary = {"kind": "box" if args.box else "mask", "format": args.format, "chars": len(text), "out": args.out}
     if args.json:
         print(json.dumps(summary))

@@ -1,5 +1,10 @@
 """``univlm info``: parameter counts of a preset or checkpoint config, built on the meta device.
 
+Usage: ``univlm info --model DIR | --preset NAME [--json]`` (``--config NAME_OR_PATH`` is the hidden,
+deprecated spelling of either). Exit codes follow docs/CLI.md: 0 printed, 2 a usage or input error
+(unknown preset, no config in the directory, an unreadable config), as one line
+``univlm info: error: ...``. torch and transformers are imported inside the functions that need them.
+
 Counts (tied embeddings counted once):
 
 - ``total``: the model as configured (dense unless ``use_gmoe``);
@@ -14,10 +19,15 @@ Counts (tied embeddings counted once):
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from univlm.cli._common import CommandParser, UsageError
+
+PROG = "univlm info"
 
 
 def parameter_counts(config: Any) -> dict[str, Any]:
@@ -29,8 +39,6 @@ def parameter_counts(config: Any) -> dict[str, Any]:
     Returns:
         A dict of integer counts (see the module docstring) and a per-component ``breakdown``.
     """
-    import copy
-
     import torch
 
     from univlm.models.modeling_univlm import (
@@ -77,6 +85,19 @@ def _fmt(n: int) -> str:
     return f"{n / 1e6:,.1f}M ({n:,})"
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``univlm info`` (imports the preset table for ``choices``)."""
+    from univlm.models.presets import preset_names  # transformers-heavy; only when the command runs
+
+    parser = CommandParser(prog=PROG, description="Parameter counts of a UniVLM preset or checkpoint (meta device).")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", metavar="DIR", help="checkpoint directory (or its config.json)")
+    source.add_argument("--preset", choices=preset_names(), help="a shipped preset")
+    source.add_argument("--config", help=argparse.SUPPRESS)  # deprecated: a preset name or a path
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON document")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``univlm info``.
 
@@ -84,28 +105,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name.
 
     Returns:
-        0 on success, 1 if the config cannot be read.
+        0 on success, 2 on a usage or input error.
     """
-    parser = argparse.ArgumentParser(
-        prog="univlm info", description="Parameter counts of a UniVLM preset or checkpoint (meta device)."
-    )
-    parser.add_argument("--config", required=True, help="preset name (rsunivlm-0.5b, tiny) or checkpoint dir/config.json")
-    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
-    args = parser.parse_args(argv)
-
     from univlm.models.presets import load_config
 
     try:
-        config = load_config(args.config)
-    except (FileNotFoundError, ValueError, OSError) as err:
-        print(f"univlm info: {err}", file=sys.stderr)
-        return 1
+        args = build_parser().parse_args(argv)
+        source = args.preset or args.model or args.config
+        try:
+            config = load_config(source)
+        except (FileNotFoundError, ValueError, TypeError, OSError) as err:
+            raise UsageError(str(err).splitlines()[0]) from None
+    except UsageError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     counts = parameter_counts(config)
     if args.json:
-        print(json.dumps({"config": str(args.config), **counts}, indent=2))
+        print(json.dumps({"source": str(source), **counts}, indent=2))
         return 0
     names = ", ".join(config.expert_names)
-    print(f"config: {args.config} ({'G-MoE' if config.use_gmoe else 'dense'}; experts: {names})")
+    print(f"{source} ({'G-MoE' if config.use_gmoe else 'dense'}; experts: {names})")
     rows = [
         ("total (as configured)", counts["total"]),
         ("total after upcycling", counts["total_gmoe"]),

@@ -14,6 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from univlm.cli._common import CommandParser, error_line
+from univlm.tasks import DEFAULT_GRID
+
 PROG = "univlm predict"
 
 
@@ -30,10 +33,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0, help="with sampling, keep the k most likely tokens")
     parser.add_argument("--seed", type=int, help="seed for sampling")
     parser.add_argument(
-        "--no-constrained", "--no-constrain", dest="no_constrain", action="store_true",
+        "--no-constrained", dest="no_constrain", action="store_true",
         help="do not grammar-constrain [SEG]/[VG] answers",
     )
-    parser.add_argument("--grid", type=int, default=24, help="mask grid side G the model was trained with")
+    parser.add_argument("--no-constrain", dest="no_constrain", action="store_true", help=argparse.SUPPRESS)  # old spelling
+    parser.add_argument("--grid", type=int, default=DEFAULT_GRID, help="mask grid side G the model was trained with")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     parser.add_argument(
         "--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU"
@@ -96,7 +100,7 @@ def parse_and_load(
     try:
         return args, load_predictor(args)
     except (OSError, ValueError) as err:
-        print(f"{parser.prog}: error: cannot load model from {args.model}: {err}", file=sys.stderr)
+        print(error_line(parser.prog, f"cannot load model from {args.model}: {err}"), file=sys.stderr)
         return args, None
 
 
@@ -121,7 +125,7 @@ def routing_note(result: Any, default_expert: str) -> str | None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Answer one prompt about one or two images.")
+    parser = CommandParser(prog=PROG, description="Answer one prompt about one or two images.")
     add_model_arguments(parser)
     parser.add_argument("--prompt", required=True, help='e.g. "[VG] the largest building"')
     parser.add_argument(
@@ -156,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     result = predictor.predict(args.images, args.prompt, labels=labels, **generation_options(args))
-    note = routing_note(result, predictor.processor.default_expert)
+    note = routing_note(result, predictor.model.config.default_expert)
     if note:
         print(note, file=sys.stderr)
     if args.save_overlay:

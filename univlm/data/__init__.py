@@ -5,25 +5,30 @@ See docs/DATA.md for the record schema.
 
 from __future__ import annotations
 
+import importlib
+
 from univlm.data.schema import (
     Problem,
     RecordError,
-    load_hf_dataset,
     read_jsonl,
     read_records,
-    validate_record,
     write_jsonl_atomic,
 )
 
-# The synthetic generator pulls in image and model code; load it on first use so that
-# ``univlm.data.schema`` stays importable without torch or transformers.
-_LAZY = {"ensure_synthetic": "univlm.data.synth", "generate_synthetic": "univlm.data.synth"}
+# The checker (numpy, the codecs, PIL) and the synthetic generator load on first use, so that
+# ``import univlm.data`` and ``univlm.data.schema`` stay light; neither imports torch or transformers.
+_LAZY = {
+    "check_record": "univlm.data.validate",
+    "ensure_synthetic": "univlm.data.synth",
+    "generate_synthetic": "univlm.data.synth",
+    "load_hf_dataset": "univlm.data.validate",
+    "validate_file": "univlm.data.validate",
+    "validate_record": "univlm.data.validate",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'univlm.data' has no attribute {name!r}")
 
@@ -31,11 +36,13 @@ def __getattr__(name: str):
 __all__ = [
     "Problem",
     "RecordError",
+    "check_record",
     "ensure_synthetic",
     "generate_synthetic",
     "load_hf_dataset",
     "read_jsonl",
     "read_records",
+    "validate_file",
     "validate_record",
     "write_jsonl_atomic",
 ]

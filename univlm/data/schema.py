@@ -13,20 +13,21 @@ Design choices:
   error points at the line an editor shows.
 - Writing is atomic (temp file in the same directory + ``os.replace``): a reader never sees half a
   file, and a crashed writer leaves the previous file intact.
-- ``load_hf_dataset`` stores ``targets`` as a JSON string by default: targets differ per task, and
-  one Arrow struct for all of them would pad every row with nulls for keys it never had.
+- Lines are decoded one at a time, so invalid UTF-8 is an error naming ``FILE:LINE`` rather than a
+  ``UnicodeDecodeError`` with a byte offset.
+- This module only reads and writes; checking lives in :mod:`univlm.data.validate`, which imports
+  this one (never the reverse). It imports no model code, numpy, torch or transformers.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from univlm.fileio import atomic_open
 from univlm.tasks import TASK_GRANULARITY, TASKS
 
 GRANULARITIES: tuple[str, ...] = ("image", "region", "pixel")
@@ -44,11 +45,11 @@ __all__ = [
     "RecordError",
     "assistant_turns",
     "dumps_record",
-    "load_hf_dataset",
+    "parse_line",
     "read_jsonl",
+    "read_lines",
     "read_records",
     "user_turns",
-    "validate_record",
     "write_jsonl_atomic",
 ]
 
@@ -59,27 +60,30 @@ class Problem:
 
     Attributes:
         field: Dotted path of the offending field, e.g. ``targets.boxes`` or ``messages[1].content``.
-        kind: Defect class: ``json``, ``schema``, ``image``, ``placeholder``, ``tag``, ``answer`` or
-            ``targets``.
+        kind: Defect class, one of ``univlm.data.validate.PROBLEM_KINDS`` (``json``, ``schema``,
+            ``limit``, ``path``, ``image``, ``placeholder``, ``tag``, ``answer``, ``targets``).
         message: What was expected and what was found.
         line: 1-based line number in the JSONL file (0 when unknown).
+        file: The JSONL file ("" when unknown).
     """
 
     field: str
     kind: str
     message: str
     line: int = 0
+    file: str = ""
 
-    def format(self, file: str | os.PathLike[str] = "<record>") -> str:
-        """Render as ``FILE:LINE: field: message``."""
-        return f"{file}:{self.line}: {self.field}: {self.message}"
+    def format(self, file: str | os.PathLike[str] | None = None) -> str:
+        """Render as ``FILE:LINE: field: message`` (``file`` overrides the stored one)."""
+        name = os.fspath(file) if file is not None else (self.file or "<record>")
+        return f"{name}:{self.line}: {self.field}: {self.message}"
 
 
 class RecordError(ValueError):
     """A JSONL line that is not a JSON object; the message names ``file:line:field``."""
 
     def __init__(self, file: str | os.PathLike[str], line: int, field: str, message: str):
-        self.file, self.line, self.field = str(file), line, field
+        self.file, self.line, self.field, self.reason = os.fspath(file), line, field, message
         super().__init__(f"{file}:{line}: {field}: {message}")
 
 
@@ -93,20 +97,48 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
         1-based line numbers and the decoded objects, in file order.
 
     Raises:
-        RecordError: If a line is not valid JSON or not a JSON object.
+        RecordError: If a line is not UTF-8, not valid JSON or not a JSON object.
         FileNotFoundError: If the file does not exist.
     """
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+    for lineno, line in read_lines(path):
+        obj = parse_line(path, lineno, line)
+        if not isinstance(obj, dict):
+            raise RecordError(path, lineno, "json", f"expected a JSON object, got {type(obj).__name__}")
+        yield lineno, obj
+
+
+def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for every non-blank line, decoded as UTF-8 one line at a time.
+
+    Raises:
+        RecordError: On a line that is not valid UTF-8 (naming ``FILE:LINE`` and the byte column).
+        FileNotFoundError: If the file does not exist.
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordError(path, lineno, "json", f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-            if not isinstance(obj, dict):
-                raise RecordError(path, lineno, "json", f"expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise RecordError(path, lineno, "encoding",
+                                  f"invalid UTF-8 at byte {exc.start + 1} of the line: {exc.reason}") from None
+            if line.strip():
+                yield lineno, line
+
+
+def parse_line(path: str | os.PathLike[str], lineno: int, line: str) -> Any:
+    """Decode one JSONL line.
+
+    Raises:
+        RecordError: If the line is not valid JSON, nests too deeply or holds an over-long integer.
+    """
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(path, lineno, "json", f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RecordError(path, lineno, "json", "JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer over Python's digit limit
+        raise RecordError(path, lineno, "json", f"invalid JSON value: {exc}") from None
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -129,81 +161,28 @@ def write_jsonl_atomic(path: str | os.PathLike[str], records: Iterable[Mapping[s
     Returns:
         The number of records written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(dumps_record(rec))
-                fh.write("\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as fh:
+        for rec in records:
+            fh.write(dumps_record(rec))
+            fh.write("\n")
+            count += 1
     return count
 
 
-def load_hf_dataset(
-    path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None, targets_as_json: bool = True
-):
-    """Load a JSONL file as a ``datasets.Dataset`` with the record columns.
-
-    Args:
-        path: The JSONL file.
-        root: When given, ``images`` become absolute paths under ``root``; otherwise they stay relative.
-        targets_as_json: Keep ``targets`` as a JSON string (stable Arrow schema across tasks; decode with
-            ``json.loads``). When False, Arrow infers one struct for all rows (missing keys become None).
-
-    Returns:
-        A ``datasets.Dataset`` with columns id, images, messages, task, granularity, source, targets.
-
-    Raises:
-        RecordError: On a malformed line.
-    """
-    import datasets
-
-    rows: dict[str, list[Any]] = {key: [] for key in REQUIRED_KEYS}
-    for lineno, rec in read_jsonl(path):
-        for key in REQUIRED_KEYS:
-            if key not in rec:
-                raise RecordError(path, lineno, key, "missing required field")
-        for key in REQUIRED_KEYS:
-            value = rec[key]
-            if key == "images" and root is not None:
-                value = [str(Path(root) / p) for p in value]
-            elif key == "targets" and targets_as_json:
-                value = json.dumps(value, ensure_ascii=False)
-            elif key == "messages":
-                value = [{"role": m["role"], "content": m["content"]} for m in value]
-            rows[key].append(value)
-    return datasets.Dataset.from_dict(rows)
+def _turns(record: Mapping[str, Any], role: str) -> list[str]:
+    messages = record.get("messages")
+    if not isinstance(messages, list):
+        return []
+    return [m["content"] for m in messages
+            if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str)]
 
 
 def user_turns(record: Mapping[str, Any]) -> list[str]:
-    """Contents of the user messages of a record, in order."""
-    return [m.get("content", "") for m in record.get("messages", []) if m.get("role") == "user"]
+    """Contents of the user messages of a record, in order (malformed messages are left out)."""
+    return _turns(record, "user")
 
 
 def assistant_turns(record: Mapping[str, Any]) -> list[str]:
-    """Contents of the assistant messages of a record, in order."""
-    return [m.get("content", "") for m in record.get("messages", []) if m.get("role") == "assistant"]
-
-
-def validate_record(record: Any, root: str | os.PathLike[str] | None = None, line: int = 0) -> list[Problem]:
-    """Check one record against the schema, its files and its answers (see docs/DATA.md).
-
-    Args:
-        record: A decoded JSON value (normally a dict).
-        root: Data root that ``images`` and ``targets.mask`` are relative to; files are not checked
-            when None.
-        line: Line number to stamp on the problems.
-
-    Returns:
-        All problems found (empty when the record is good). Never raises on bad data.
-    """
-    from univlm.data.validate import check_record
-
-    return check_record(record, root=root, line=line)
+    """Contents of the assistant messages of a record, in order (malformed messages are left out)."""
+    return _turns(record, "assistant")

@@ -8,7 +8,10 @@ Design choices and sources:
   change-captioning instructions (LEVIR-CC style) and are marked as our choice in docs/DATA.md.
 - Variants are chosen with a caller-supplied ``random.Random`` so training data is reproducible;
   without one, the first (canonical evaluation) variant is used.
-- ``user_content`` puts one ``<image>\\n`` per image before the prompt, as LLaVA-OneVision does.
+- ``user_content`` opens the user turn as RSUniVLM's demo and training code do (:func:`image_prefix`):
+  ``<image>\\n`` for one image, ``<image> <image>\\n`` for two (both on one line, a space between).
+  Records written earlier with ``<image>\\n<image>\\n`` stay valid: the chat template renders them the
+  same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import random
 from collections.abc import Sequence
 
 from univlm.codecs.boxes import format_box
+from univlm.tasks import IMAGE_TOKEN
 
 CLS_TEMPLATE = "[CLS] Choose the best category describe the image from: {classes}. Only output the category."
 SEG_TEMPLATES: tuple[str, ...] = (
@@ -39,7 +43,7 @@ CAP_TEMPLATES: tuple[str, ...] = (
 )
 CHANGE_SEG_TEMPLATE = "[SEG] Please segment the {cls} area in the images that have changed in the second image."
 MULTI_SEG_TEMPLATE = "[SEG] Please segment {targets} in this image."
-IMAGE_PLACEHOLDER = "<image>"
+IMAGE_PLACEHOLDER = IMAGE_TOKEN
 
 
 def _pick(variants: Sequence[str], rng: random.Random | None) -> str:
@@ -113,12 +117,26 @@ def change_seg_prompt(cls: str) -> str:
     return CHANGE_SEG_TEMPLATE.format(cls=cls)
 
 
+def image_prefix(num_images: int, image_token: str = IMAGE_PLACEHOLDER) -> str:
+    """Placeholders that open a user turn, as RSUniVLM writes them.
+
+    Args:
+        num_images: Images of the turn (0 gives an empty prefix).
+        image_token: The placeholder string.
+
+    Returns:
+        ``""``, ``"<image>\\n"``, ``"<image> <image>\\n"``, ...: the images on one line, separated by
+        spaces, then one newline.
+    """
+    return " ".join([image_token] * num_images) + "\n" if num_images > 0 else ""
+
+
 def user_content(prompt: str, num_images: int) -> str:
-    """User-turn text: one ``<image>\\n`` per image, then the prompt.
+    """User-turn text: RSUniVLM's image prefix (:func:`image_prefix`), then the prompt.
 
     Raises:
         ValueError: If ``num_images`` is not 1 or 2.
     """
     if num_images not in (1, 2):
         raise ValueError(f"expected 1 or 2 images, got {num_images}")
-    return f"{IMAGE_PLACEHOLDER}\n" * num_images + prompt
+    return image_prefix(num_images) + prompt

@@ -1,4 +1,5 @@
-"""Token-level grammars for mask and box answers: token tries, ``MaskGrammar`` and ``BoxGrammar``.
+"""Token-level grammars for mask and box answers: token tries, ``MaskGrammar``, ``BoxGrammar`` and
+``MaskTokenGrammar`` (the ``[SEG0]``.. groups of a model with a mask head).
 
 Design choices and sources:
 - The grammars work on TOKENS of the real tokenizer, not on characters: every choice the model makes
@@ -26,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping, Sequence
 
 from univlm.codecs.masks import ROW_SEP, RUN_SEP, SEG_CLOSE, SEG_OPEN
-from univlm.tasks import FORBIDDEN_LABEL_CHARS
+from univlm.tasks import DEFAULT_GRID, FORBIDDEN_LABEL_CHARS
 
 DIGITS = "0123456789"
 _END = ("end",)  # trie key of the closing alternative; labels are str keys
@@ -283,7 +284,7 @@ class MaskGrammar(Grammar):
         self,
         tokenizer,
         labels: Sequence[str],
-        grid: int = 24,
+        grid: int = DEFAULT_GRID,
         *,
         open_tag: str = SEG_OPEN,
         close_tag: str = SEG_CLOSE,
@@ -425,3 +426,78 @@ class BoxState(_IntThenTrie):
 
     def _on_int(self, value: int) -> None:
         self.values.append(value)
+
+
+class MaskTokenGrammar(Grammar):
+    """Answers of a model with a ``[SEG]``-token mask head: ``"Sure: G."``, ``"Sure: G and G."``, ...
+
+    ``G`` is one instance's mask tokens ``[SEG0]`` .. ``[SEG{L*N-1}]`` in order, and the answer form is
+    the training one (:func:`univlm.models.configuration_mask_head.mask_token_answer_text`). Every
+    complete answer for 1..``max_groups`` instances is one path in a token trie, so each group is
+    complete by construction, the only choice the model makes is how many instances there are, and the
+    group's tokens are forced once it starts.
+
+    Args:
+        tokenizer: The model's tokenizer, holding the mask tokens as added tokens.
+        num_mask_tokens: ``L * N``, tokens per instance.
+        max_groups: Most instances in one answer.
+        context: Text the answer follows.
+
+    Raises:
+        GrammarError: If ``max_groups < 1``, a mask token is not a single token, or one answer's tokens
+            are a prefix of another's.
+    """
+
+    def __init__(self, tokenizer, num_mask_tokens: int, *, max_groups: int = 8, context: str = "\n") -> None:
+        from univlm.models.configuration_mask_head import (  # pure module: no torch
+            mask_token_answer_text,
+            mask_token_names,
+        )
+
+        if max_groups < 1:
+            raise GrammarError(f"max_groups must be >= 1, got {max_groups}")
+        names = mask_token_names(num_mask_tokens)
+        self.mask_token_ids = [tokenizer.convert_tokens_to_ids(name) for name in names]
+        if any(t is None or t == tokenizer.unk_token_id for t in self.mask_token_ids):
+            missing = [n for n, t in zip(names, self.mask_token_ids) if t is None or t == tokenizer.unk_token_id]
+            raise GrammarError(f"tokenizer has no mask tokens {missing}; expected {names[0]}..{names[-1]}")
+        self.max_groups = max_groups
+        answers = {k: piece_tokens(tokenizer, context, mask_token_answer_text(k, num_mask_tokens), "")
+                   for k in range(1, max_groups + 1)}  # fmt: skip
+        for k, ids in answers.items():
+            if sum(t in self.mask_token_ids for t in ids) != k * num_mask_tokens:
+                raise GrammarError(f"the {k}-instance answer does not tokenize each mask token to one token")
+        self.trie = build_trie(answers)
+        self._max_tokens = max(len(ids) for ids in answers.values())
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def new_state(self) -> MaskTokenState:
+        return MaskTokenState(self)
+
+
+class MaskTokenState(GrammarState):
+    """Where an answer stands in a :class:`MaskTokenGrammar`; ``groups`` is known once complete."""
+
+    def __init__(self, grammar: MaskTokenGrammar) -> None:
+        self._node: _Node = grammar.trie
+        self.groups: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.groups is not None
+
+    def allowed_tokens(self) -> list[int]:
+        return [] if self.complete else list(self._node.children)
+
+    def advance(self, token_id: int) -> None:
+        if self.complete:
+            raise GrammarError(f"token {token_id} after the end of the answer")
+        child = self._node.children.get(token_id)
+        if child is None:
+            raise GrammarError(f"token {token_id} not allowed; expected one of {sorted(self._node.children)}")
+        self._node = child
+        if child.value is not None:
+            self.groups = int(child.value)

@@ -12,12 +12,13 @@ Design choices:
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from univlm.fileio import atomic_open
 
 # Tableau-like qualitative palette (RGB); label k (k >= 1) gets PALETTE[(k - 1) % len(PALETTE)].
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -117,11 +118,21 @@ def render_overlay(
 
 
 def result_overlay(image: Any, result: Any, alpha: float = 0.45) -> Any:
-    """:func:`render_overlay` for a :class:`~univlm.inference.result.Result` (its masks and pixel boxes)."""
+    """:func:`render_overlay` for a :class:`~univlm.inference.result.Result` (its masks and pixel boxes).
+
+    Masks of a ``[SEG]``-token mask head (``Result.head_masks``) are drawn after the text masks, one
+    colour and legend entry per instance (``"instance k (class)"``).
+    """
+    head_masks = list(getattr(result, "head_masks", None) or [])
+    classes = list(getattr(result, "head_mask_classes", None) or [])
+    head_labels = [
+        ["others", f"instance {k + 1}" + (f" ({classes[k]})" if k < len(classes) else "")]
+        for k in range(len(head_masks))
+    ]
     return render_overlay(
         image,
-        mask_arrays=result.mask_arrays,
-        mask_labels=[m.labels for m in result.masks],
+        mask_arrays=[*result.mask_arrays, *(np.asarray(m).astype(np.uint8) for m in head_masks)],
+        mask_labels=[*(m.labels for m in result.masks), *head_labels],
         boxes_px=result.boxes_px,
         box_labels=[f"{result.prompt.split(']', 1)[-1].strip() or 'box'}"] * len(result.boxes_px)
         if result.task == "VG"
@@ -137,15 +148,7 @@ def save_image_atomic(image: Any, path: str | os.PathLike) -> Path:
         The written path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        image.save(fh, format=fmt)
     return path

@@ -37,7 +37,7 @@ from univlm.data.templates import image_prefix
 from univlm.imaging import load_image
 from univlm.inference.acceleration import CACHE_KINDS, QUANTIZE_KINDS, make_cache, quantize_int8_weight_only
 from univlm.inference.decoding import constrained_decode, constrained_decode_batch
-from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar
+from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar, MaskTokenGrammar
 from univlm.inference.logits_processor import GrammarLogitsProcessor
 from univlm.inference.prompts import labels_from_prompt
 from univlm.inference.result import ClassMaskResult, Result, parse_answer
@@ -182,22 +182,26 @@ class Predictor:
         The table, mode and default expert live in ``model.config`` alone, so editing ``config.json``
         changes inference. A prompt without a known tag goes to the default expert (logged).
         """
-        decision = route_from_config(self.model.config, prompt)
-        if decision.tag is None:
-            logger.info("prompt has no task tag; the router's default expert %r answers it", decision.expert)
+        decision = route_from_config(self.model.config, prompt)  # the router warns about a missing tag
         return decision.task, decision.expert_id, decision.expert
 
-    def grammar_for(self, task: str | None, labels: Sequence[str] | None) -> Grammar | None:
+    def grammar_for(self, task: str | None, labels: Sequence[str] | None, num_images: int = 1) -> Grammar | None:
         """The grammar constraining answers of ``task`` (None for unconstrained tasks).
 
         A tokenizer that cannot express the grammar (see :class:`GrammarError`) yields None and a warning.
+        A model with a ``[SEG]``-token mask head (``config.mask_head == "clm"``) answers one-image ``[SEG]``
+        prompts with whole ``[SEG0]``.. groups (:class:`MaskTokenGrammar`), whatever the labels; a pair
+        (change detection) keeps the text mask, as in its training data.
         """
         if task not in CONSTRAINED_TASKS:
             return None
-        key = (task, tuple(labels or ()))
+        head = getattr(self.model.config, "mask_head_settings", None) if task == "SEG" and num_images == 1 else None
+        key = (task, "mask_head") if head is not None else (task, tuple(labels or ()))
         if key not in self._grammars:
             try:
-                if task == "SEG":
+                if head is not None:
+                    self._grammars[key] = MaskTokenGrammar(self.tokenizer, head.num_mask_tokens)
+                elif task == "SEG":
                     self._grammars[key] = MaskGrammar(self.tokenizer, labels or [BACKGROUND], grid=self.grid)
                 else:
                     self._grammars[key] = BoxGrammar(self.tokenizer)
@@ -231,7 +235,7 @@ class Predictor:
                 else labels_from_prompt(prompt)
             )
         use_grammar = self.constrained if constrained is None else constrained
-        grammar = self.grammar_for(task, labels) if use_grammar else None
+        grammar = self.grammar_for(task, labels, num_images=len(loaded)) if use_grammar else None
         size = (loaded[0].width, loaded[0].height) if loaded else None
         return _Prepared(
             prompt, chat, loaded, size, task, expert_id, expert, list(labels) if labels else None, grammar
@@ -366,6 +370,16 @@ class Predictor:
             result.problems = [p for p in result.problems if not p.startswith("expected a <seg>")]
         result.problems += problems
 
+    def _answer_has_mask_tokens(self, token_ids: Sequence[int]) -> bool:
+        """Whether a head model's answer holds ``[SEG0]``.. tokens (only then is a head forward worth it)."""
+        head = getattr(self.model, "mask_head", None)
+        return head is not None and not set(head.settings.token_ids).isdisjoint(token_ids)
+
+    def _head_masks_from(self, result: Result, inputs: Mapping[str, Any], token_ids: Sequence[int]) -> None:
+        """:meth:`_add_head_masks` from one item's own unpadded inputs, when it has images."""
+        if "pixel_values" in inputs:
+            self._add_head_masks(result, inputs["input_ids"], token_ids, inputs["pixel_values"], inputs["expert_ids"])
+
     def predict_batch(
         self,
         items: Iterable[tuple[Any, str]],
@@ -454,6 +468,9 @@ class Predictor:
                     "batch_experts": experts,
                 }
                 results[k] = self._result(item, tokens, stats)
+                if self._answer_has_mask_tokens(tokens):
+                    # The batch row is left-padded; the head re-reads the item's own prompt unpadded.
+                    self._head_masks_from(results[k], self._inputs([item]), tokens)
         return [r for r in results if r is not None]
 
     def predict_many(
@@ -556,6 +573,8 @@ class Predictor:
                     "seconds": round(time.perf_counter() - start, 4),
                 }
                 results[k] = self._result(item, out.token_ids, stats)
+                if self._answer_has_mask_tokens(out.token_ids):
+                    self._head_masks_from(results[k], encoded[k], out.token_ids)
         return [r for r in results if r is not None]
 
     def _decode_group(
@@ -607,6 +626,8 @@ class Predictor:
                 "decoded_as_batch_of": len(members),
             }
             results[k] = self._result(item, out.token_ids, stats)
+            if self._answer_has_mask_tokens(out.token_ids):
+                self._head_masks_from(results[k], encoded[k], out.token_ids)
 
     def segment_classes(
         self,

@@ -47,6 +47,9 @@ class Result:
         labels: The label set the mask was constrained to / decoded with, or None.
         constrained: Whether grammar-constrained decoding produced the answer.
         stats: Generation counters (``new_tokens``, ``forward_passes``, ``seconds``, ...).
+        head_masks: With a ``[SEG]``-token mask head (``config.mask_head = "clm"``): one
+            ``(height, width)`` bool mask per ``[SEG0]``.. group of the answer, at the original size.
+        head_mask_classes: The memory class each head mask was decoded with.
     """
 
     text: str
@@ -64,6 +67,13 @@ class Result:
     labels: list[str] | None = None
     constrained: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+    head_masks: list[np.ndarray] = field(default_factory=list)
+    head_mask_classes: list[str] = field(default_factory=list)
+
+    @property
+    def mask_decoder(self) -> str | None:
+        """Which decoder produced the masks: ``"head"``, ``"text"`` (``<seg>`` R-RLE) or None."""
+        return "head" if self.head_masks else ("text" if self.masks else None)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary (masks as label grids; full-resolution arrays omitted)."""
@@ -91,6 +101,10 @@ class Result:
             "labels": list(self.labels) if self.labels is not None else None,
             "constrained": self.constrained,
             "stats": dict(self.stats),
+            "mask_decoder": self.mask_decoder,
+            "head_masks": [
+                {"class": c, "area": int(m.sum())} for m, c in zip(self.head_masks, self.head_mask_classes)
+            ],
         }
 
 

@@ -1,40 +1,30 @@
-"""Version shims for the transformers 5.x range that ``setup.cfg`` allows.
+"""The KV-cache keyword and output field of the transformers releases univlm supports (>=5.24, <6).
 
 transformers renamed the KV-cache argument and output field of its models from ``past_key_values`` to
-``cache`` during 5.x (the old name warns until 5.40, then is gone; 5.24, our lowest tested release,
-already has ``cache``). Code that drives a model's forward by hand (constrained decoding, prefix KV
-reuse, benchmarks) asks these helpers for the right name instead of hard-coding either.
+``cache`` during 5.x; every release from the declared floor (5.24) on uses ``cache`` in both places,
+so the version detection and the ``past_key_values`` fallback this module used to carry are gone
+(issue #13). Code that drives a model's forward by hand (constrained decoding, prefix KV reuse,
+benchmarks) may keep calling these two helpers or write ``cache`` directly.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import Any
 
+__all__ = ["CACHE_KWARG", "cache_kwarg", "output_cache"]
 
-@functools.cache
+CACHE_KWARG = "cache"
+
+
 def cache_kwarg() -> str:
-    """Return the name of the KV-cache keyword of the installed transformers' model forwards.
-
-    Returns:
-        ``"cache"`` on releases that renamed it, else ``"past_key_values"``.
-    """
-    from transformers import LlavaOnevisionForConditionalGeneration
-
-    # deprecate_kwarg keeps functools.wraps metadata, so the signature is the wrapped function's.
-    params = inspect.signature(LlavaOnevisionForConditionalGeneration.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+    """Return the KV-cache keyword of model forwards: ``"cache"`` on every supported release."""
+    return CACHE_KWARG
 
 
 def output_cache(output: Any) -> Any:
-    """Return the KV cache of a model output, whatever the installed release calls the field.
+    """Return the KV cache of a model output (its ``cache`` field), or None when it has none.
 
     Args:
         output: A ``ModelOutput`` returned with ``use_cache=True``.
-
-    Returns:
-        The cache object, or None when the output has none.
     """
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else getattr(output, "past_key_values", None)
+    return getattr(output, CACHE_KWARG, None)

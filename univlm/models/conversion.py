@@ -1,4 +1,4 @@
-"""Load LLaVA-OneVision and RSUniVLM checkpoints into UniVLM, and export one expert as LLaVA-OneVision.
+"""Load LLaVA-OneVision and RSUniVLM checkpoints into UniVLM (export: :mod:`univlm.models.export`).
 
 Design choices and their sources:
 
@@ -14,10 +14,12 @@ Design choices and their sources:
   (one Qwen2 FFN per expert), ``model.embed_tokens``, ``model.norm``, ``model.mm_projector.{0,2}``
   (``nn.Sequential(Linear, GELU, Linear)``), ``model.vision_tower.vision_tower.vision_model.*`` (a SigLIP
   whose last layer LLaVA-NeXT deletes), ``model.image_newline`` and ``lm_head``.
-- Every conversion returns a :class:`LoadReport` naming missing and unexpected keys; nothing is dropped
-  silently. Only safetensors files are read or written.
-- ``export_dense`` writes a stock ``llava_onevision`` checkpoint holding one expert's FFNs; in pad mode
-  a stock model must be told that every image is a single crop (:func:`llava_onevision_inputs`).
+- Every conversion returns a :class:`LoadReport` naming missing and unexpected keys; nothing else is
+  dropped. The one exception: ``*.rotary_emb.inv_freq`` buffers (recomputed from the config, never
+  parameters) are dropped without a report, as transformers' own LLaVA conversion scripts do.
+  Only safetensors files are read or written.
+- Exporting one expert as a stock ``llava_onevision`` checkpoint is :mod:`univlm.models.export`; its
+  public names are re-exported here, where they used to live.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +36,22 @@ from typing import Any
 import torch
 
 from univlm.models.configuration_univlm import UniVLMConfig
+from univlm.models.export import (  # re-exported: they used to live here
+    GMOE_FIELDS,
+    STOCK_IMAGE_MODE,
+    ImageModeReport,
+    dense_state_dict,
+    export_dense,
+    llava_onevision_config,
+    llava_onevision_inputs,
+    plain_config_fields,
+    stock_image_mode,
+)
 
 logger = logging.getLogger(__name__)
 
-# UniVLM-only config fields; everything else is a LlavaOnevisionConfig field.
-GMOE_FIELDS = ("num_experts", "expert_names", "moe_layers", "use_gmoe", "router_table", "default_expert", "image_mode")
-
+# Rotary caches: buffers rebuilt from the config, never parameters (transformers' conversions skip them).
+_INV_FREQ_RE = re.compile(r"(^|\.)rotary_emb\.inv_freq$")
 # transformers 5 keeps SiglipVisionModel's submodules directly under `vision_tower` (no `vision_model.`).
 _HUB_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^language_model\.lm_head\."), "lm_head."),
@@ -64,8 +74,6 @@ _RSUNIVLM_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^model\.image_newline$"), "model.image_newline"),
     (re.compile(r"^lm_head\."), "lm_head."),
 ]
-
-_EXPERT_KEY_RE = re.compile(r"^(model\.language_model\.layers\.\d+\.mlp\.)experts\.(\d+)\.(.*)$")
 
 
 @dataclass
@@ -105,6 +113,8 @@ def _rename(
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     out, unmapped = {}, []
     for key, value in state_dict.items():
+        if _INV_FREQ_RE.search(key):
+            continue
         for pattern, repl in rules:
             if pattern.search(key):
                 out[pattern.sub(repl, key, count=1)] = value
@@ -198,11 +208,6 @@ def read_safetensors_dir(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state_dict
 
 
-def _config_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    drop = {"model_type", "architectures", "transformers_version", "_name_or_path"}
-    return {k: v for k, v in data.items() if k not in drop}
-
-
 def config_from_llava_onevision(hf_config: Any, **overrides: Any) -> UniVLMConfig:
     """Build a dense :class:`UniVLMConfig` from a ``LlavaOnevisionConfig`` (object or dict).
 
@@ -211,24 +216,9 @@ def config_from_llava_onevision(hf_config: Any, **overrides: Any) -> UniVLMConfi
         **overrides: UniVLM fields to set (e.g. ``image_mode``, ``num_experts``).
     """
     data = hf_config if isinstance(hf_config, Mapping) else hf_config.to_dict()
-    fields = _config_fields(data)
+    fields = plain_config_fields(data)
     fields.update(overrides)
     return UniVLMConfig(**fields)
-
-
-def llava_onevision_config(config: UniVLMConfig):
-    """Return the stock ``LlavaOnevisionConfig`` of a UniVLM config (G-MoE fields dropped).
-
-    AnyRes image modes become ``vision_aspect_ratio``; routing fields have no LLaVA-OneVision meaning.
-    """
-    from transformers import LlavaOnevisionConfig
-
-    fields = _config_fields(config.to_dict())
-    for name in GMOE_FIELDS:
-        fields.pop(name, None)
-    if config.image_mode != "pad":
-        fields["vision_aspect_ratio"] = config.image_mode
-    return LlavaOnevisionConfig(**fields)
 
 
 def load_llava_onevision_checkpoint(path: str | os.PathLike, dtype: torch.dtype | None = None, **overrides: Any):
@@ -326,111 +316,10 @@ def load_rsunivlm_checkpoint(
     return model, report
 
 
-def dense_state_dict(model: torch.nn.Module, expert: int) -> dict[str, torch.Tensor]:
-    """Return the model's state dict with expert ``expert``'s FFN as each layer's dense ``mlp``.
-
-    Raises:
-        ValueError: If ``expert`` is out of range.
-    """
-    num = model.config.num_experts
-    if not 0 <= expert < num:
-        raise ValueError(f"expert {expert} out of range; the model has {num} experts")
-    out = {}
-    for key, value in model.state_dict().items():
-        match = _EXPERT_KEY_RE.match(key)
-        if match is None:
-            out[key] = value
-        elif int(match.group(2)) == expert:
-            out[match.group(1) + match.group(3)] = value
-    return out
-
-
-def export_dense(
-    model: torch.nn.Module,
-    expert: int | str,
-    out_dir: str | os.PathLike,
-    extra_files: list[str | os.PathLike] | None = None,
-) -> Path:
-    """Write one expert of a UniVLM model as a plain ``llava_onevision`` checkpoint (safetensors).
-
-    The result loads with ``LlavaOnevisionForConditionalGeneration.from_pretrained`` and reproduces the
-    UniVLM logits for prompts routed to ``expert``. The directory is written atomically.
-
-    Args:
-        model: A UniVLM model (dense or G-MoE; a dense one has a single FFN, exported as is).
-        expert: Expert id or name.
-        out_dir: Output directory (must not exist or be empty).
-        extra_files: Files copied next to the weights (e.g. tokenizer files).
-
-    Returns:
-        The output directory.
-
-    Raises:
-        ValueError: On an unknown expert name/id.
-        FileExistsError: If ``out_dir`` exists and is not empty.
-    """
-    from transformers import LlavaOnevisionForConditionalGeneration
-
-    config = model.config
-    expert_id = config.expert_id(expert) if isinstance(expert, str) else int(expert)
-    if config.use_gmoe:
-        state_dict = dense_state_dict(model, expert_id)
-    else:
-        if not 0 <= expert_id < config.num_experts:
-            raise ValueError(f"expert {expert_id} out of range; the model has {config.num_experts} experts")
-        state_dict = dict(model.state_dict())
-    hf_config = llava_onevision_config(config)
-    hf_config.architectures = ["LlavaOnevisionForConditionalGeneration"]
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir}: exists and is not empty")
-    with torch.device("meta"):
-        hf_model = LlavaOnevisionForConditionalGeneration(hf_config)
-    missing, unexpected = hf_model.load_state_dict(state_dict, strict=False, assign=True)
-    missing = [k for k in missing if not (hf_config.tie_word_embeddings and k == "lm_head.weight")]
-    if missing or unexpected:
-        raise RuntimeError(f"export mapping incomplete: missing {missing}, unexpected {unexpected}")
-    if hf_config.tie_word_embeddings:
-        hf_model.tie_weights()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    hf_model.save_pretrained(tmp, safe_serialization=True)
-    for extra in extra_files or []:
-        shutil.copy2(extra, tmp / Path(extra).name)
-    if out_dir.exists():
-        out_dir.rmdir()
-    os.replace(tmp, out_dir)
-    return out_dir
-
-
-def llava_onevision_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
-    """Adapt a UniVLM pad-mode batch for a stock ``LlavaOnevisionForConditionalGeneration``.
-
-    transformers treats an image as AnyRes when its sample has exactly one image
-    (``batch_num_images == 1``) and as one crop otherwise; a UniVLM pad-mode batch holds one crop per
-    image, so this passes a ``batch_num_images`` that is never 1 (one entry covering all images) and
-    drops ``expert_ids``.
-
-    Args:
-        batch: Model inputs as produced by the UniVLM processor.
-
-    Returns:
-        Keyword arguments for the stock model.
-    """
-    out = {k: v for k, v in batch.items() if k != "expert_ids"}
-    pixel_values = out.get("pixel_values")
-    if pixel_values is not None:
-        # zip() in get_image_features stops at the real number of images, so 2 also serves a lone image.
-        out["batch_num_images"] = torch.tensor([max(2, int(pixel_values.shape[0]))])
-        if out.get("image_sizes") is None:
-            # Unused for single crops, but the stock code iterates over it.
-            size = list(pixel_values.shape[-2:])
-            out["image_sizes"] = torch.tensor([size] * pixel_values.shape[0])
-    return out
-
-
 __all__ = [
     "GMOE_FIELDS",
+    "STOCK_IMAGE_MODE",
+    "ImageModeReport",
     "LoadReport",
     "config_from_llava_onevision",
     "config_from_rsunivlm",
@@ -444,4 +333,5 @@ __all__ = [
     "load_llava_onevision_checkpoint",
     "load_rsunivlm_checkpoint",
     "read_safetensors_dir",
+    "stock_image_mode",
 ]

@@ -297,6 +297,14 @@ class UniVLMPreTrainedModel(LlavaOnevisionPreTrainedModel):
             kwargs.setdefault("attn_implementation", pick_attn_implementation())
         return super().from_pretrained(*args, **kwargs)
 
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        # Mask-head modules own raw parameters (memory bank, fusion and scale weights) that the generic
+        # per-layer-type init does not know; each initialises its own.
+        own = getattr(module, "_init_own_parameters", None)
+        if callable(own):
+            own()
+
 
 class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
     """LLaVA-OneVision's vision-language backbone with G-MoE decoder layers (no LM head).
@@ -362,6 +370,12 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
             raise ValueError(
                 f"pixel_values of shape {tuple(pixel_values.shape)}; expected (num_images, 1, 3, S, S)"
             )
+        settings = self.config.mask_head_settings
+        wanted = kwargs.get("output_hidden_states")
+        if settings is not None and wanted is not True:
+            # Also keep the SigLIP layers the mask head reads (only the selected layers are captured).
+            wanted = [wanted] if isinstance(wanted, int) and not isinstance(wanted, bool) else list(wanted or [])
+            kwargs["output_hidden_states"] = list(dict.fromkeys([*wanted, *settings.vision_layers]))
         image_outputs = self.vision_tower(pixel_values, return_dict=True, **kwargs)
         if isinstance(vision_feature_layer, int):
             selected = image_outputs.hidden_states[vision_feature_layer]  # (N, L, C)
@@ -416,15 +430,30 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
                 expert_ids = torch.full((batch,), self.config.expert_id(self.config.default_expert))
             expert_ids = _check_expert_ids(expert_ids, batch, seq_len, self.config.num_experts, ref.device)
             kwargs["expert_ids"] = expert_ids
-        return super().forward(
-            input_ids=input_ids,
-            pixel_values=pixel_values,
-            image_sizes=image_sizes,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            **kwargs,
-        )
+        settings = self.config.mask_head_settings
+        captured: list[tuple[torch.Tensor, ...]] = []
+        handle = None
+        if settings is not None and pixel_values is not None:
+            # The mask head reads intermediate SigLIP layers that LLaVA-OneVision's forward drops; a hook
+            # scoped to this call keeps them (no state outlives the forward).
+            handle = self.vision_tower.register_forward_hook(lambda _m, _a, out: captured.append(out.hidden_states))
+        try:
+            outputs = super().forward(
+                input_ids=input_ids,
+                pixel_values=pixel_values,
+                image_sizes=image_sizes,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+        finally:
+            if handle is not None:
+                handle.remove()
+        if captured and captured[-1] is not None:
+            # One (num_images, P, C) map per mask-head scale, coarse first.
+            outputs["vision_hidden_states"] = tuple(captured[-1][i] for i in settings.vision_layers)
+        return outputs
 
 
 class UniVLMForConditionalGeneration(UniVLMPreTrainedModel, LlavaOnevisionForConditionalGeneration):
@@ -440,6 +469,18 @@ class UniVLMForConditionalGeneration(UniVLMPreTrainedModel, LlavaOnevisionForCon
         UniVLMPreTrainedModel.__init__(self, config)
         self.model = UniVLMModel(config)
         self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        settings = config.mask_head_settings
+        if settings is not None:
+            # Imported here: mask_head imports this module (sincos_2d_table).
+            from univlm.models.mask_head import CLMMaskHead
+
+            vision = config.vision_config
+            self.mask_head = CLMMaskHead(
+                settings,
+                hidden_size=config.text_config.hidden_size,
+                vision_hidden_size=vision.hidden_size,
+                patch_grid=vision.image_size // vision.patch_size,
+            )
         self.post_init()
 
     def forward(

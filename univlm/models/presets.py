@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,6 @@ def load_config(name_or_path: str | os.PathLike) -> UniVLMConfig:
         path = path / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{name_or_path}: not a preset ({preset_names()}) nor a config file/directory")
-    import json
-
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     model_type = data.get("model_type")

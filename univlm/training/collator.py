@@ -17,6 +17,9 @@ Design choices and their sources:
   flattened row, so features still replace placeholders 1:1.
 - ``task_index`` (per token, index into :data:`univlm.models.router.TASKS`, -1 when unknown) is metadata
   for per-task loss logging; the trainer removes it before the forward.
+- Mask-head targets (``mask_targets`` ``(K, R, R)``, ``mask_classes`` ``(K,)``, ``mask_counts`` ``(E,)``),
+  when examples carry them, are concatenated example by example, which is also the order of their
+  ``[SEG0]``.. groups in a packed row; the trainer removes them before the forward and adds the mask loss.
 - Optional ``loss_weight`` metadata (per token) re-balances long and short answers. Token averaging lets
   long answers dominate (one 250-token mask outweighs a hundred one-word class names); InternVL 2.5's
   "square averaging" weights each supervised token of a sample by ``1 / sqrt(n)`` (``n`` = the sample's
@@ -35,7 +38,10 @@ from univlm.tasks import TASKS
 
 logger = logging.getLogger(__name__)
 
-METADATA_KEYS = ("task_index", "loss_weight")
+# Mask-head targets (univlm.models.mask_head): per instance, in example order, so they follow their example
+# into a packed row; ``mask_counts`` says how many belong to each example.
+MASK_KEYS = ("mask_targets", "mask_classes", "mask_counts")
+METADATA_KEYS = ("task_index", "loss_weight", *MASK_KEYS)
 IGNORE_INDEX = -100
 # Exponent p of the per-token weight n ** -p, n = supervised tokens of the token's sample.
 LOSS_WEIGHTINGS: dict[str, float] = {"token": 0.0, "square": 0.5, "sample": 1.0}
@@ -104,6 +110,37 @@ class _BaseCollator:
             "image_sizes": torch.cat([s.reshape(-1, 2) for s in image_sizes], dim=0).to(
                 torch.long
             ),  # (num_images, 2)
+        }
+
+    @staticmethod
+    def _mask_targets(encoded: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        """Concatenate per-example mask-head targets ``(K_i, R, R)`` and classes ``(K_i,)``, example by example."""
+        if not any(f.get("mask_targets") is not None for f in encoded):
+            return {}
+        targets, classes, counts = [], [], []
+        for i, feature in enumerate(encoded):
+            masks = feature.get("mask_targets")
+            if masks is None:
+                counts.append(0)
+                continue
+            masks = torch.as_tensor(masks, dtype=torch.float32)
+            if masks.dim() != 3:
+                raise ValueError(f"example {i}: mask_targets of shape {tuple(masks.shape)}, expected (K, R, R)")
+            cls = feature.get("mask_classes")
+            cls = torch.full((masks.shape[0],), -1, dtype=torch.long) if cls is None else _as_long(cls)
+            if cls.numel() != masks.shape[0]:
+                raise ValueError(f"example {i}: {masks.shape[0]} mask_targets but {cls.numel()} mask_classes")
+            if targets and masks.shape[1:] != targets[0].shape[1:]:
+                raise ValueError(
+                    f"example {i}: mask_targets of side {tuple(masks.shape[1:])}, expected {tuple(targets[0].shape[1:])}"
+                )
+            targets.append(masks)
+            classes.append(cls)
+            counts.append(masks.shape[0])
+        return {
+            "mask_targets": torch.cat(targets),  # (K, R, R)
+            "mask_classes": torch.cat(classes),  # (K,)
+            "mask_counts": torch.tensor(counts, dtype=torch.long),  # (E,)
         }
 
     @staticmethod
@@ -179,6 +216,7 @@ class PaddingFreeCollator(_BaseCollator):
             weights = [_loss_weight(lab, self.weight_exponent) for lab in labels]
             batch["loss_weight"] = torch.cat(weights)[None]  # (1, N)
         batch.update(self._images(encoded))
+        batch.update(self._mask_targets(encoded))
         if self.return_seq_idx:
             batch["seq_idx"] = torch.cat(seq_idx)[None]  # (1, N)
         if self.return_flash_attn_kwargs:
@@ -247,4 +285,5 @@ class PaddedCollator(_BaseCollator):
         if self.weight_exponent is not None:
             batch["loss_weight"] = torch.stack([_loss_weight(row, self.weight_exponent) for row in labels])  # (B, T)
         batch.update(self._images(encoded))
+        batch.update(self._mask_targets(encoded))
         return batch

@@ -1,250 +1,335 @@
-"""Training run configuration: one dataclass, filled from defaults < a YAML file < command-line overrides.
+"""Recipe configuration: TRL's ``TrlParser`` over univlm's own fields and TRL's ``SFTConfig``.
 
-Design choices:
+Design choices and their sources:
 
-- A flat dataclass whose field names are also the command-line flags (``--learning_rate 3e-4`` or
-  ``--learning-rate 3e-4``), so a YAML file and a command line read the same way.
-- Values given on the command line are parsed as YAML scalars (``1e-4`` -> float, ``null`` -> None,
-  ``[CLS, VG]`` -> list), then checked against the field's type, so a typo fails before any work starts.
-- Dict fields (``model_overrides``, ``resample``) accept dotted keys: ``--model_overrides.image_size 32``.
+- Parsed as TRL's own scripts parse theirs (``trl/scripts/sft.py``): ``TrlParser`` over two dataclasses,
+  :class:`UniVLMArguments` (what only univlm knows: model, data, stage, evaluation) and
+  :class:`UniVLMSFTConfig` (TRL's ``SFTConfig`` with univlm's defaults), so every ``TrainingArguments``
+  field (``--learning_rate``, ``--deepspeed``, ``--logging_steps``...) works without being re-declared.
+- ``--config FILE.yaml`` sets defaults, ``--FIELD VALUE`` overrides them (``TrlParser``). On top of it:
+  YAML values are checked against the field's type and choices as command-line values are, unknown keys
+  fail naming the key and its source, prefix abbreviations are refused (a typo never matches another
+  field), and dict fields take dotted overrides: ``--model_overrides.vision_config.image_size 32``.
 - The paper's settings (AdamW, lr 1e-5, cosine, warmup 0.03, weight decay 0, 1 epoch, batch 4 per GPU,
-  bf16) live in the real-size YAML presets; the defaults here are the CPU-sized embedded run.
+  bf16 on GPU) are :class:`UniVLMSFTConfig`'s defaults, as TRL's configs override ``TrainingArguments``'
+  defaults; the CPU presets in ``recipes/configs`` change what a toy model needs.
+- Progress bars only on a terminal: ``disable_tqdm`` defaults to True when stdout or stderr is not a
+  TTY, and the run then logs one plain line per logging step (``univlm.training.callbacks``).
 """
 
-from __future__ import annotations
-
 import argparse
-import dataclasses
-import typing
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import torch
 import yaml
+from trl import SFTConfig, TrlParser
+
+from univlm.tasks import TASKS
+
+LOSS_WEIGHTING_CHOICES = ("token", "square", "sample")
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a stage-1 or stage-2 run needs. See docs/TRAINING.md for each field."""
+def is_interactive() -> bool:
+    """True when both stdout and stderr are terminals, where carriage-return progress bars are readable."""
+    return sys.stdout.isatty() and sys.stderr.isatty()
 
-    stage: int = 1
-    # Model: a preset name ("tiny", "rsunivlm-0.5b") or a checkpoint directory (LLaVA-OneVision or univlm).
-    model: str = "tiny"
-    # Stage 2: the stage-1 output directory to upcycle.
-    init_from: str | None = None
-    # Tokenizer directory; None = the checkpoint's own, or for a preset a tiny tokenizer built from the data.
-    tokenizer: str | None = None
-    tokenizer_vocab_size: int = 600
-    model_overrides: dict = dataclasses.field(default_factory=dict)
-    # A preset built from scratch: "random" (transformers' init) or "sincos" vision position embedding.
-    vision_position_init: str = "random"
-    # Data.
-    data_root: str = "data/synthetic"
-    train_file: str = "train.jsonl"
-    val_file: str = "val.jsonl"
-    synthesize: bool = True
-    synth_n: int = 200
-    synth_size: int = 64
-    synth_seed: int = 0
-    synth_lattice: int = 0
-    max_length: int | None = None
-    skip_bad: bool = False
-    cache_encoded: bool = False
-    resample: dict = dataclasses.field(default_factory=dict)
-    # Optimisation (TRL SFTConfig / TrainingArguments names).
-    output_dir: str = "outputs/stage1"
-    learning_rate: float = 1e-5
-    # Per-module rates (None = learning_rate), as LLaVA-NeXT's mm_vision_tower_lr / mm_projector_lr.
-    vision_tower_lr: float | None = None
-    projector_lr: float | None = None
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    per_device_train_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    gradient_checkpointing: bool = False
-    max_grad_norm: float = 1.0
-    bf16: bool | None = None
-    attn_implementation: str | None = None
-    padding_free: bool = True
-    # How answers of different lengths share the loss: token (TRL's mean), square (InternVL 2.5), sample.
-    loss_weighting: str = "token"
-    seed: int = 0
-    logging_steps: int = 10
-    save_steps: int = 500
-    save_total_limit: int | None = 2
-    dataloader_num_workers: int = 0
-    # CPU intra-op threads (None = torch's default). The tiny model's matrices are so small that a second
-    # thread gains little, while an oversubscribed CPU makes OpenMP threads spin (measured 16x slower).
-    num_threads: int | None = None
-    report_to: str = "none"
-    resume: bool = False
-    disable_tqdm: bool = False
-    # Stage 2: which parameters train ("experts" = the expert FFNs only).
-    trainable: str = "experts"
-    # End-of-run scoring on the val split.
-    evaluate: bool = True
-    eval_limit: int | None = None
-    eval_tasks: list | None = None
-    eval_baseline: bool = False
-    eval_max_new_tokens: int = 32
-    eval_max_mask_tokens: int = 320
-    eval_batch_size: int = 8
+
+def _mapping(name: str, value: Any) -> dict:
+    """A dict field given as a mapping, or as YAML/JSON text on the command line."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = yaml.safe_load(value) if value.strip() else {}
+    if not isinstance(value, dict):
+        raise ValueError(f"config field {name!r}: expected a mapping, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def _arg(default: Any, text: str) -> Any:
+    """A dataclass field with ``--help`` text; a type as ``default`` (``dict``) is a default factory."""
+    if isinstance(default, type):
+        return field(default_factory=default, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class UniVLMArguments:
+    """univlm's own run fields; the trainer's are :class:`UniVLMSFTConfig`'s. See docs/TRAINING.md."""
+
+    stage: Literal[1, 2] = _arg(1, "Which stage this config is for; each recipe checks it.")
+    model: str = _arg("tiny", "A preset (tiny, rsunivlm-0.5b) or a checkpoint directory (univlm or LLaVA-OneVision).")
+    init_from: str | None = _arg(None, "Stage 2: the stage-1 output directory to upcycle.")
+    tokenizer: str | None = _arg(
+        None, "Tokenizer directory; null = the checkpoint's own, or for a preset a tiny BPE fitted to the data."
+    )
+    tokenizer_vocab_size: int = _arg(600, "Vocabulary size of that tiny BPE.")
+    model_overrides: dict[str, Any] | str | None = _arg(
+        dict, "Preset config overrides, e.g. {vision_config: {patch_size: 16}} (or --model_overrides.KEY VALUE)."
+    )
+    vision_position_init: Literal["random", "sincos", "sincos_grid"] = _arg(
+        "random", "A preset built from scratch: transformers' random init or sin-cos vision positions."
+    )
+    attn_implementation: str | None = _arg(None, "null = flash_attention_2 on CUDA when installed, else sdpa.")
+    data_root: str = _arg("data/synthetic", "Root of the JSONL files and of their relative image paths.")
+    train_file: str = _arg("train.jsonl", "Training records, relative to data_root.")
+    val_file: str = _arg("val.jsonl", "Validation records, relative to data_root (end-of-run scoring).")
+    synthesize: bool = _arg(True, "Generate the synthetic dataset in data_root when it has none.")
+    synth_n: int = _arg(200, "Synthetic scenes.")
+    synth_size: int = _arg(64, "Synthetic image side in pixels.")
+    synth_seed: int | None = _arg(
+        None, "Synthetic data seed; null = seed (one seed fixes data, initial weights, resample and order)."
+    )
+    synth_lattice: int = _arg(0, "Place synthetic objects on an N x N lattice (0 = off; docs/DATA.md).")
+    skip_bad: bool = _arg(False, "Skip bad records, counting and listing them, instead of stopping.")
+    allow_outside_root: bool = _arg(False, "Permit image paths that leave data_root (absolute or '..').")
+    cache_encoded: bool = _arg(False, "Keep encoded records in memory across epochs.")
+    resample: dict[str, Any] | str | None = _arg(
+        dict, "Granularity resampling options (univlm.data.resample), e.g. {ratios: {VG: 0.35}}."
+    )
+    vision_tower_lr: float | None = _arg(
+        None, "Learning rate of the vision tower (null = learning_rate), as LLaVA-NeXT's mm_vision_tower_lr."
+    )
+    projector_lr: float | None = _arg(None, "Learning rate of the projector (null = learning_rate).")
+    warmup_ratio: float | None = _arg(
+        None, "The paper's warmup fraction; when set it becomes warmup_steps (a float < 1 is a ratio there)."
+    )
+    loss_weighting: Literal["token", "square", "sample"] = _arg(
+        "token", "How answers of different lengths share the loss: token mean, square (InternVL 2.5), sample."
+    )
+    # The tiny model's matrices are so small that a second thread gains little, while an oversubscribed
+    # CPU makes OpenMP threads spin (measured 16x slower).
+    num_threads: int | None = _arg(None, "CPU intra-op threads (null = torch's default).")
+    resume: bool = _arg(
+        False, "Continue from the latest complete checkpoint in output_dir (a finished run has nothing to do)."
+    )
+    trainable: Literal["experts", "all"] = _arg("experts", "Stage 2: train the expert FFNs only, or everything.")
+    evaluate: bool = _arg(True, "Score the val split at the end of the run.")
+    eval_limit: int | None = _arg(None, "At most this many val records per task (null = all).")
+    eval_tasks: list[str] | None = _arg(None, "Tasks to score, e.g. --eval_tasks CLS VG (null = all present).")
+    eval_baseline: bool = _arg(False, "Stage 1: also score the untrained model first.")
+    eval_max_new_tokens: int = _arg(32, "Token budget of free-form answers when scoring.")
+    eval_max_mask_tokens: int = _arg(320, "Token budget of box and mask answers when scoring.")
+    eval_batch_size: int = _arg(8, "Prompts per generation batch when scoring.")
 
     def __post_init__(self) -> None:
-        from univlm.training.collator import LOSS_WEIGHTINGS
-
-        if self.vision_position_init not in ("random", "sincos", "sincos_grid"):
-            raise ValueError(
-                "config field 'vision_position_init': expected 'random', 'sincos' or 'sincos_grid', "
-                f"got {self.vision_position_init!r}"
-            )
-        if self.loss_weighting not in LOSS_WEIGHTINGS:
-            raise ValueError(
-                f"config field 'loss_weighting': expected one of {sorted(LOSS_WEIGHTINGS)}, got {self.loss_weighting!r}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def _field_types() -> dict[str, Any]:
-    hints = typing.get_type_hints(TrainConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(TrainConfig)}
+        self.model_overrides = _mapping("model_overrides", self.model_overrides)
+        self.resample = _mapping("resample", self.resample)
+        # Literal choices are enforced by argparse; direct construction and YAML values are checked here too.
+        choices = {
+            "stage": (1, 2),
+            "vision_position_init": ("random", "sincos", "sincos_grid"),
+            "loss_weighting": LOSS_WEIGHTING_CHOICES,
+            "trainable": ("experts", "all"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"config field {name!r}: expected one of {list(allowed)}, got {getattr(self, name)!r}")
+        unknown = [t for t in self.eval_tasks or () if t not in TASKS]
+        if unknown:
+            raise ValueError(f"config field 'eval_tasks': unknown tasks {unknown}; expected some of {list(TASKS)}")
 
 
-def _check_type(name: str, value: Any, hint: Any) -> Any:
-    """Coerce ``value`` to the field type ``hint`` where lossless (int -> float); raise otherwise."""
-    args = typing.get_args(hint)
-    allowed = args if args else (hint,)
-    if value is None:
-        if type(None) in allowed:
-            return None
-        raise ValueError(f"config field {name!r}: expected {hint}, got null")
-    for t in allowed:
-        origin = typing.get_origin(t) or t
-        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if origin is float and isinstance(value, str):
-            try:  # YAML 1.1 reads "3e-4" (no dot) as a string
-                return float(value)
-            except ValueError:
-                pass
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin is bool and isinstance(value, bool):
-            return value
-        if origin is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        if origin in (dict, list) and isinstance(value, origin):
-            return value
-    raise ValueError(f"config field {name!r}: expected {hint}, got {type(value).__name__} {value!r}")
+@dataclass
+class UniVLMSFTConfig(SFTConfig):
+    """TRL's ``SFTConfig`` with univlm's defaults (RSUniVLM's optimiser settings; see the module docstring).
+
+    Fields whose meaning univlm narrows:
+
+    - ``max_length``: records with more tokens are dropped *offline* and reported (univlm.training.dataset),
+      never truncated mid-image or mid-mask.
+    - ``padding_free``: univlm's collator flattens the batch (TRL's own padding-free path refuses vision
+      datasets and custom collators, so the trainer itself is handed ``padding_free=False``).
+    - ``bf16``: None = bf16 on a CUDA device that supports it, fp32 otherwise (TRL's None means bf16 always).
+    - ``disable_tqdm``: None = no progress bars unless stdout and stderr are terminals.
+    """
+
+    output_dir: str | None = field(default="outputs/stage1", metadata={"help": "Where checkpoints and the model go."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate (RSUniVLM: 1e-5)."})
+    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
+    warmup_steps: float = field(default=0.03, metadata={"help": "Warmup steps, or a ratio of all steps when < 1."})
+    optim: str = field(default="adamw_torch", metadata={"help": "Optimizer (AdamW as in the paper)."})
+    num_train_epochs: float = field(default=1.0, metadata={"help": "Passes over the data (paper: 1)."})
+    per_device_train_batch_size: int = field(default=4, metadata={"help": "Batch size per device (paper: 4)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the weights, the data order and (by default) the data."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of activation_checkpointing (off by default)."}
+    )
+    activation_checkpointing_kwargs: dict[str, Any] | str | None = field(
+        default_factory=lambda: {"use_reentrant": False},
+        metadata={"help": "Keyword arguments of activation checkpointing (non-reentrant by default)."},
+    )
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; None = on a bf16 CUDA device."})
+    disable_tqdm: bool | None = field(
+        default=None, metadata={"help": "No progress bars; None = only when stdout or stderr is not a terminal."}
+    )
+    dataloader_pin_memory: bool | None = field(default=None, metadata={"help": "Pin memory; None = on CUDA."})
+    max_length: int | None = field(
+        default=None, metadata={"help": "Drop (and report) records with more tokens; None keeps all."}
+    )
+    padding_free: bool = field(
+        default=True, metadata={"help": "Flatten each batch into one sequence without padding (univlm's collator)."}
+    )
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep images/messages/task columns: the collator encodes them."}
+    )
+    dataset_kwargs: dict[str, Any] | str | None = field(
+        default_factory=lambda: {"skip_prepare_dataset": True},
+        metadata={"help": "The collator encodes, so TRL's dataset preparation is skipped."},
+    )
+
+    def __post_init__(self) -> None:
+        cuda = torch.cuda.is_available()
+        if self.bf16 is None:
+            self.bf16 = bool(cuda and torch.cuda.is_bf16_supported()) and not self.fp16
+        if self.disable_tqdm is None:
+            self.disable_tqdm = not is_interactive()
+        if self.dataloader_pin_memory is None:
+            self.dataloader_pin_memory = cuda
+        super().__post_init__()
 
 
-def _set_dotted(target: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
+class _ConfigFieldError(ValueError):
+    """A YAML value of the wrong type; the caller prefixes the file name."""
+
+
+class UniVLMParser(TrlParser):
+    """``TrlParser`` whose YAML values are type- and choice-checked like command-line values."""
+
+    def set_defaults_with_config(self, **kwargs) -> list[str]:
+        by_dest = {action.dest: action for action in self._actions}
+        for key, value in kwargs.items():
+            action = by_dest.get(key)
+            if action is None or value is None or action.type is None:
+                continue
+            if action.nargs == "+":
+                if not isinstance(value, list):
+                    raise _ConfigFieldError(f"config field {key!r}: expected a list, got {value!r:.60}")
+                kwargs[key] = [_convert(key, v, action.type, action.choices) for v in value]
+            else:
+                kwargs[key] = _convert(key, value, action.type, action.choices)
+        return super().set_defaults_with_config(**kwargs)
+
+    def error(self, message: str):
+        """One line, ``PROG: error: MESSAGE``, exit code 2: the usage of ~200 fields would bury it."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _convert(name: str, value: Any, type_: Any, choices: Sequence | None) -> Any:
+    """``value`` converted by ``type_`` as argparse converts text; raise when it does not fit."""
+    if isinstance(value, dict) and type_ is str:
+        return value  # a dict field (typed ``dict | str``, the str being YAML/JSON text) stays a mapping
+    expected = getattr(type_, "__name__", str(type_))
+    if isinstance(value, (dict, list)) or (isinstance(value, bool) and type_ in (int, float)):
+        raise _ConfigFieldError(f"config field {name!r}: expected {expected}, got {value!r:.60}")
+    try:
+        converted = type_(value if isinstance(value, (str, bool)) else str(value))
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        raise _ConfigFieldError(f"config field {name!r}: expected {expected}, got {value!r:.60}") from None
+    if choices is not None and converted not in choices:
+        raise _ConfigFieldError(f"config field {name!r}: expected one of {list(choices)}, got {value!r}")
+    return converted
+
+
+def build_parser(prog: str | None = None, description: str | None = None) -> UniVLMParser:
+    """The recipes' parser: ``--config FILE.yaml`` plus every field of both dataclasses as ``--FIELD VALUE``."""
+    return UniVLMParser(
+        (UniVLMArguments, UniVLMSFTConfig),
+        prog=prog,
+        description=description,
+        allow_abbrev=False,  # a misspelt field must fail, not silently match a longer one
+        epilog="--config FILE.yaml sets any field; --FIELD VALUE overrides it; dict fields take "
+        "--FIELD.KEY VALUE (VALUE parsed as YAML). See docs/TRAINING.md.",
+    )
+
+
+def _set_dotted(target: dict, keys: list[str], value: Any, dotted: str) -> None:
     for key in keys[:-1]:
         target = target.setdefault(key, {})
         if not isinstance(target, dict):
-            raise ValueError(f"override {dotted!r}: {key!r} is not a mapping")
+            raise ValueError(f"command line: override {dotted!r}: {key!r} is not a mapping")
     target[keys[-1]] = value
 
 
-def merge(base: dict[str, Any], updates: dict[str, Any], source: str) -> dict[str, Any]:
-    """Return ``base`` updated with ``updates`` (dotted keys allowed), checking names and types.
-
-    Raises:
-        ValueError: naming ``source`` and the unknown field or mistyped value.
-    """
-    types = _field_types()
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
-    for key, value in updates.items():
-        name = key.replace("-", "_")
-        top = name.split(".", 1)[0]
-        if top not in types:
-            raise ValueError(
-                f"{source}: unknown config field {key!r}; known fields: {', '.join(sorted(types))}"
-            )
-        if "." in name:
-            if not isinstance(out[top], dict):
-                raise ValueError(f"{source}: field {top!r} is not a mapping, cannot set {key!r}")
-            _set_dotted(out[top], name.split(".", 1)[1], value)
-        else:
-            try:
-                out[name] = _check_type(name, value, types[name])
-            except ValueError as err:
-                raise ValueError(f"{source}: {err}") from None
-    return out
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping of config fields.
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        ValueError: If the file is not a mapping.
-    """
-    path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of config fields, got {type(data).__name__}")
-    return data
-
-
-def build_parser(prog: str, description: str | None = None, default_config: str | Path | None = None):
-    """An argparse parser with ``--config``, ``--resume``, ``--skip-bad`` and ``--FIELD VALUE`` overrides."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=description,
-        epilog="Any config field can be overridden with --FIELD VALUE (VALUE parsed as YAML), "
-        "dict fields with --FIELD.KEY VALUE.",
-    )
-    parser.add_argument(
-        "--config", default=str(default_config) if default_config else None, help="YAML config file"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
-    parser.add_argument("--skip-bad", action="store_true", help="skip bad records, count and list them")
-    return parser
-
-
-def parse_args(
-    argv: Sequence[str] | None,
-    prog: str,
-    description: str | None = None,
-    default_config: str | Path | None = None,
-) -> TrainConfig:
-    """Build a :class:`TrainConfig` from dataclass defaults, the YAML file, then ``--FIELD VALUE`` pairs.
-
-    Raises:
-        SystemExit: (argparse) on a malformed command line.
-        ValueError: On an unknown field or a mistyped value, naming where it came from.
-    """
-    parser = build_parser(prog, description, default_config)
-    known, rest = parser.parse_known_args(argv)
-    overrides: dict[str, Any] = {}
+def _apply_dotted(args: UniVLMArguments, rest: list[str]) -> None:
+    """Apply ``--FIELD.KEY[.KEY...] VALUE`` overrides of dict fields; anything else is an unknown field."""
+    dict_fields = {"model_overrides", "resample"}
     i = 0
     while i < len(rest):
         token = rest[i]
-        if not token.startswith("--"):
-            parser.error(f"unexpected argument {token!r}; overrides are --FIELD VALUE")
-        key = token[2:]
-        if "=" in key:
-            key, raw = key.split("=", 1)
-            i += 1
-        elif i + 1 < len(rest) and not rest[i + 1].startswith("--"):
-            raw = rest[i + 1]
-            i += 2
+        name = token[2:].replace("-", "_").split("=", 1)[0] if token.startswith("--") else ""
+        top = name.split(".", 1)[0]
+        if not name:
+            raise ValueError(f"command line: unexpected argument {token!r}; overrides are --FIELD VALUE")
+        if "." not in name or top not in dict_fields:
+            raise ValueError(f"command line: unknown config field {name!r} (see --help for the fields)")
+        if "=" in token:
+            raw, i = token.split("=", 1)[1], i + 1
+        elif i + 1 < len(rest):
+            raw, i = rest[i + 1], i + 2
         else:
-            raw, i = "true", i + 1  # a bare flag means True
-        overrides[key] = yaml.safe_load(raw) if raw != "" else ""
-    values = dataclasses.asdict(TrainConfig())
-    if known.config:
-        values = merge(values, load_yaml(known.config), str(known.config))
-    values = merge(values, overrides, "command line")
-    if known.resume:
-        values["resume"] = True
-    if known.skip_bad:
-        values["skip_bad"] = True
-    return TrainConfig(**values)
+            raise ValueError(f"command line: {token} needs a value")
+        _set_dotted(getattr(args, top), name.split(".")[1:], yaml.safe_load(raw), token)
+
+
+def parse_args(
+    argv: Sequence[str] | None = None,
+    prog: str | None = None,
+    description: str | None = None,
+    default_config: str | Path | None = None,
+) -> tuple[UniVLMArguments, UniVLMSFTConfig]:
+    """Parse ``--config FILE.yaml`` and ``--FIELD VALUE`` overrides into the two argument dataclasses.
+
+    The trainer's arguments are built here, before any model exists, as TRL's ``sft.py`` does, so that
+    ``is_deepspeed_zero3_enabled()`` is already true when a ZeRO-3 config is given.
+
+    Args:
+        argv: Command-line arguments (None = ``sys.argv[1:]``).
+        prog: Program name for usage messages.
+        description: Parser description.
+        default_config: YAML file used when ``--config`` is not given.
+
+    Returns:
+        ``(univlm_args, training_args)``.
+
+    Raises:
+        SystemExit: (argparse) on a malformed command-line value, exit code 2.
+        ValueError: On an unknown field or a mistyped YAML value, naming the field and where it came from.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, token in enumerate(argv):
+        if token.startswith("--config="):  # TrlParser reads only the two-token form
+            argv[i : i + 1] = ["--config", token.split("=", 1)[1]]
+            break
+    if "--config" not in argv and default_config is not None:
+        argv = ["--config", str(default_config), *argv]
+    if "--config" in argv:
+        at = argv.index("--config")
+        if at + 1 >= len(argv):
+            raise ValueError("command line: --config needs a YAML file")
+        if not Path(argv[at + 1]).is_file():
+            raise ValueError(f"command line: --config {argv[at + 1]}: no such file")
+    source = argv[argv.index("--config") + 1] if "--config" in argv else "config"
+    parser = build_parser(prog, description)
+    try:
+        args, training_args, from_file, from_cli = parser.parse_args_and_config(
+            argv, return_remaining_strings=True, separate_remaining_strings=True
+        )
+    except _ConfigFieldError as err:
+        raise ValueError(f"{source}: {err}") from None
+    if from_file:
+        names = [key[2:] for key in from_file[::2]]
+        raise ValueError(f"{source}: unknown config field {names[0]!r} (see --help for the fields)")
+    _apply_dotted(args, list(from_cli))
+    if args.warmup_ratio is not None:
+        training_args.warmup_steps = args.warmup_ratio
+    if args.stage == 2 and training_args.ddp_find_unused_parameters is None:
+        # Every expert is called on every forward (see modeling_univlm) and nothing else trains, so DDP needs
+        # no unused-parameter scan. Stage 1 keeps TRL's default for VLMs (the vision tower's post-layernorm
+        # gets no gradient: features come from hidden_states[-1]).
+        training_args.ddp_find_unused_parameters = False
+    return args, training_args

@@ -2,15 +2,21 @@
 
 Design choices:
 
+- Records are checked by the one record checker, :func:`univlm.data.validate.iter_checked`, with
+  ``targets=False`` (training needs trainable records, not scorable ones). A bad record is reported
+  through the same :class:`~univlm.data.schema.Problem` s, in the same words, as ``univlm data
+  validate``: every field is type- and range-checked before use (a ``"task": ["CLS"]`` list, a NaN box,
+  an image over the pixel limit, a path outside the data root are located problems, not exceptions).
 - Records stay conversational (``messages`` + ``images``), the format TRL's ``SFTTrainer`` recognises
   as a vision dataset; they are encoded into ``input_ids``/``labels``/``pixel_values`` by
-  :class:`RecordEncoder` (``processor.encode_conversation``) inside the collator, as TRL does for VLMs,
-  so pixel tensors never sit in an Arrow table.
+  :class:`RecordEncoder` (:func:`univlm.training.conversation.encode_conversation`) inside the collator, as TRL does for VLMs, so pixel tensors never sit in an
+  Arrow table. Images load through :func:`univlm.imaging.load_image` (pixel limit, 16-bit and float
+  images stretched by their real range, never silently clipped).
 - ``max_length=None`` in the trainer: over-long records are filtered *offline* here, once, with a report
   naming each dropped record and its length, instead of being truncated mid-image or mid-mask.
-- A bad record (malformed JSON, missing field, placeholder/image count mismatch, unreadable image,
-  encoding failure) stops the run with ``FILE:LINE (id): reason``; with ``skip_bad`` it is counted,
-  skipped and listed in the report. Nothing is dropped silently.
+- A bad record stops the run with ``FILE:LINE: field: reason``; with ``skip_bad`` it is counted,
+  skipped and listed in the report. Nothing is dropped silently. A record the processor cannot encode
+  is a problem of kind ``encode``.
 """
 
 from __future__ import annotations
@@ -19,31 +25,31 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+import datasets
 
-IMAGE_PLACEHOLDER = "<image>"
+from univlm.data.schema import Problem
+from univlm.data.validate import iter_checked
+from univlm.imaging import ImageLoadError, load_image
+from univlm.training.conversation import encode_conversation
+
+logger = logging.getLogger(__name__)
 
 
 class BadRecordError(ValueError):
-    """A training record that cannot be used; the message names ``file:line (id)`` and the reason."""
+    """A training record that cannot be used; the message names ``FILE:LINE: field: reason``.
 
+    Attributes:
+        problems: The record's problems.
+    """
 
-@dataclass
-class BadRecord:
-    """One skipped record."""
-
-    file: str
-    line: int
-    record_id: str | None
-    reason: str
-
-    def format(self) -> str:
-        return f"{self.file}:{self.line} ({self.record_id or 'no id'}): {self.reason}"
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(p.format() for p in self.problems))
 
 
 @dataclass
@@ -53,7 +59,8 @@ class DatasetReport:
     file: str
     total: int = 0
     kept: int = 0
-    bad: list[BadRecord] = field(default_factory=list)
+    num_bad: int = 0
+    bad: list[Problem] = field(default_factory=list)
     over_length: list[tuple[str, int]] = field(default_factory=list)
     max_length: int | None = None
     tasks: Counter = field(default_factory=Counter)
@@ -69,77 +76,95 @@ class DatasetReport:
         if self.over_length:
             lines.append(f"  {len(self.over_length)} over max_length={self.max_length} (dropped):")
             lines += [f"    {rid}: {n} tokens" for rid, n in self.over_length]
-        if self.bad:
-            lines.append(f"  {len(self.bad)} bad records (skipped):")
-            lines += [f"    {b.format()}" for b in self.bad]
+        if self.num_bad:
+            lines.append(f"  {self.num_bad} bad records (skipped), {len(self.bad)} problems:")
+            lines += [f"    {p.format()}" for p in self.bad]
         return "\n".join(lines)
-
-
-def _check_record(rec: Any) -> str | None:
-    """Return why ``rec`` cannot be trained on, or None when it can."""
-    if not isinstance(rec, dict):
-        return f"expected a JSON object, got {type(rec).__name__}"
-    for key in ("id", "images", "messages"):
-        if key not in rec:
-            return f"missing required field {key!r}"
-    images, messages = rec["images"], rec["messages"]
-    if not isinstance(images, list) or not all(isinstance(p, str) for p in images):
-        return "field 'images': expected a list of relative paths"
-    if not isinstance(messages, list) or not messages:
-        return "field 'messages': expected a non-empty list"
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("system", "user", "assistant"):
-            return f"field 'messages[{i}]': expected {{'role': system|user|assistant, 'content': str}}"
-        if not isinstance(msg.get("content"), str):
-            return f"field 'messages[{i}].content': expected a string"
-    if not any(m["role"] == "assistant" and m["content"] for m in messages):
-        return "field 'messages': no non-empty assistant turn to train on"
-    placeholders = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in messages)
-    if placeholders != len(images):
-        return f"field 'messages': {placeholders} {IMAGE_PLACEHOLDER} placeholders but {len(images)} images"
-    return None
 
 
 class RecordEncoder:
     """Encode one record (``messages``, absolute ``images`` paths) with the processor.
 
+    With a ``[SEG]``-token mask head (``config.mask_head == "clm"``), a one-image SEG record with
+    instance or two-label targets answers ``"Sure: G and G."`` instead of its text mask and carries
+    ``mask_targets`` ``(K, R, R)`` / ``mask_classes`` ``(K,)``
+    (:func:`univlm.models.mask_head_targets.head_training_example`); the collators keep them with their
+    example, packed or padded. Other SEG records keep their text answer; both sets of ids are kept in
+    ``head_ids`` / ``text_mask_ids`` for the run's report.
+
     Args:
-        processor: A ``UniVLMProcessor`` (needs ``encode_conversation(messages, images)``).
+        processor: A ``UniVLMProcessor``.
         cache: Keep encoded examples in memory by record id (for small datasets re-read every epoch).
+        config: The model config whose routing table gives each record's expert (``model.config``);
+            None uses univlm's default routing, with a warning.
+        root: Data root that ``targets.mask`` paths are relative to (mask-head targets only).
 
     Raises (from ``__call__``):
         BadRecordError: When an image cannot be read or the processor rejects the record.
     """
 
-    def __init__(self, processor: Any, cache: bool = False):
+    def __init__(self, processor: Any, cache: bool = False, config: Any = None, root: str | os.PathLike | None = None):
         self.processor = processor
+        self.config = config
         self.cache: dict[str, dict] | None = {} if cache else None
+        self.root = root
+        self.mask_settings = getattr(config, "mask_head_settings", None) if config is not None else None
+        self.mask_resolution = 0
+        if self.mask_settings is not None:
+            from univlm.models.mask_head import head_resolution  # torch model code, only for head models
+
+            self.mask_resolution = head_resolution(config)
+        self.head_ids: set[str] = set()
+        self.text_mask_ids: set[str] = set()
 
     def __call__(self, record: Mapping[str, Any]) -> dict:
         key = record.get("id")
         if self.cache is not None and key in self.cache:
             return self.cache[key]
-        from PIL import Image
-
+        file, line = record.get("file", ""), record.get("line", 0)
         images = []
-        for path in record["images"]:
+        for i, path in enumerate(record["images"]):
             try:
-                with Image.open(path) as im:
-                    images.append(im.convert("RGB"))
-            except (OSError, ValueError) as err:
-                raise BadRecordError(f"record {key}: cannot read image {path}: {err}") from None
+                images.append(load_image(path))
+            except (FileNotFoundError, ImageLoadError) as err:
+                raise BadRecordError([Problem(f"images[{i}]", "image", str(err), line, file)]) from None
+        head = self._head_example(record)
+        if head is not None:
+            record = head[0]
         try:
-            encoded = dict(self.processor.encode_conversation(list(record["messages"]), images))
+            encoded = encode_conversation(self.processor, list(record["messages"]), images, config=self.config)
         except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise BadRecordError(f"record {key}: the processor rejected it: {err}") from None
+            raise BadRecordError(
+                [Problem("messages", "encode", f"the processor rejected record {key}: {err}", line, file)]
+            ) from None
         encoded["task"] = record.get("task")
+        if head is not None:
+            encoded["mask_targets"], encoded["mask_classes"] = head[1], head[2]  # (K, R, R), (K,)
         if self.cache is not None:
             self.cache[key] = encoded
         return encoded
 
+    def _head_example(self, record: Mapping[str, Any]):
+        """``(record, masks, classes)`` for mask-head training, or None (no head, or not a head record)."""
+        if self.mask_settings is None or record.get("task") != "SEG":
+            return None
+        from univlm.models.mask_head_targets import head_training_example  # torch code: head models only
+
+        try:
+            head = head_training_example(record, self.mask_settings, self.mask_resolution, self.root)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            problem = Problem("targets", "mask_head", f"record {record.get('id')}: {err}", record.get("line", 0),
+                              record.get("file", ""))  # fmt: skip
+            raise BadRecordError([problem]) from None
+        (self.head_ids if head is not None else self.text_mask_ids).add(str(record.get("id")))
+        return head
+
 
 def load_training_records(
-    path: str | os.PathLike, root: str | os.PathLike, skip_bad: bool = False
+    path: str | os.PathLike,
+    root: str | os.PathLike,
+    skip_bad: bool = False,
+    allow_outside_root: bool = False,
 ) -> tuple[list[dict], DatasetReport]:
     """Read and check the records of one JSONL file (no encoding; see :func:`encode_and_filter`).
 
@@ -147,55 +172,48 @@ def load_training_records(
         path: The JSONL file.
         root: Data root that ``images`` are relative to; returned records carry absolute paths.
         skip_bad: Count and skip bad records instead of raising.
+        allow_outside_root: Permit image paths that leave ``root`` (absolute or ``..``).
 
     Returns:
-        The usable records (``id``, ``images``, ``messages``, ``task``, ``granularity``, ``line``,
-        ``num_tokens`` = 0 until measured) and a :class:`DatasetReport`.
+        The usable records (``id``, ``images``, ``messages``, ``task``, ``granularity``, ``file``,
+        ``line``, ``num_tokens`` = 0 until measured) and a :class:`DatasetReport`.
 
     Raises:
-        BadRecordError: On the first bad record, naming its file, line and id, unless ``skip_bad``.
+        BadRecordError: On the first bad record, naming its file, line and field, unless ``skip_bad``.
         FileNotFoundError: If ``path`` does not exist.
     """
     path, root = Path(path), Path(root)
     report = DatasetReport(file=str(path))
     kept: list[dict] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            report.total += 1
-            rec: Any = None
-            try:
-                rec = json.loads(line)
-                reason = _check_record(rec)
-            except json.JSONDecodeError as err:
-                reason = f"invalid JSON: {err.msg} at column {err.colno}"
-            if reason is not None:
-                _reject(
-                    report,
-                    BadRecord(str(path), lineno, rec.get("id") if isinstance(rec, dict) else None, reason),
-                    skip_bad,
-                )
-                continue
-            kept.append(
-                {
-                    "id": str(rec["id"]),
-                    "images": [str(root / p) for p in rec["images"]],
-                    "messages": [{"role": m["role"], "content": m["content"]} for m in rec["messages"]],
-                    "task": rec.get("task") or "",
-                    "granularity": rec.get("granularity") or "",
-                    "line": lineno,
-                    "num_tokens": 0,
-                }
-            )
+    checked = iter_checked(path, root, targets=False, allow_outside_root=allow_outside_root)
+    for lineno, rec, problems in checked:
+        report.total += 1
+        if problems:
+            _reject(report, problems, skip_bad)
+            continue
+        kept.append(
+            {
+                "id": rec["id"],
+                "images": [str(root / p) for p in rec["images"]],
+                "messages": [{"role": m["role"], "content": m["content"]} for m in rec["messages"]],
+                "task": rec["task"],
+                "granularity": rec["granularity"],
+                # JSON text: targets differ in shape between tasks, which an Arrow column cannot hold.
+                "targets": json.dumps(rec["targets"]) if rec.get("targets") else None,
+                "file": str(path),
+                "line": lineno,
+                "num_tokens": 0,
+            }
+        )
     _finish(report, kept)
     return kept, report
 
 
-def _reject(report: DatasetReport, bad: BadRecord, skip_bad: bool) -> None:
+def _reject(report: DatasetReport, problems: Sequence[Problem], skip_bad: bool) -> None:
     if not skip_bad:
-        raise BadRecordError(f"bad training record {bad.format()} (use --skip-bad to skip and list them)")
-    report.bad.append(bad)
+        raise BadRecordError(problems)
+    report.num_bad += 1
+    report.bad.extend(problems)
 
 
 def _finish(report: DatasetReport, kept: list[dict]) -> None:
@@ -203,8 +221,8 @@ def _finish(report: DatasetReport, kept: list[dict]) -> None:
     report.tasks = Counter(r["task"] for r in kept)
     report.total_tokens = sum(r["num_tokens"] for r in kept)
     report.max_tokens = max((r["num_tokens"] for r in kept), default=0)
-    if report.bad:
-        logger.warning("%s: skipped %d bad records", report.file, len(report.bad))
+    if report.num_bad:
+        logger.warning("%s: skipped %d bad records", report.file, report.num_bad)
     if report.over_length:
         logger.warning(
             "%s: dropped %d records over max_length=%s",
@@ -242,7 +260,7 @@ def encode_and_filter(
         try:
             rec["num_tokens"] = int(len(encoder(rec)["input_ids"]))
         except BadRecordError as err:
-            _reject(report, BadRecord(report.file, rec.get("line", 0), rec["id"], str(err)), skip_bad)
+            _reject(report, err.problems, skip_bad)
             continue
         if max_length is not None and rec["num_tokens"] > max_length:
             report.over_length.append((rec["id"], rec["num_tokens"]))
@@ -252,15 +270,13 @@ def encode_and_filter(
     return kept
 
 
-def to_hf_dataset(records: list[dict]):
+def to_hf_dataset(records: list[dict]) -> datasets.Dataset:
     """The kept records as a ``datasets.Dataset`` (what ``SFTTrainer`` requires).
 
     Raises:
         ValueError: If there is no record to train on.
     """
-    import datasets
-
     if not records:
         raise ValueError("no training records left after filtering; see the dataset report")
-    columns = ("id", "images", "messages", "task", "granularity", "line", "num_tokens")
-    return datasets.Dataset.from_dict({c: [r[c] for r in records] for c in columns})
+    columns = ("id", "images", "messages", "task", "granularity", "file", "line", "num_tokens", "targets")
+    return datasets.Dataset.from_dict({c: [r.get(c) for r in records] for c in columns})

@@ -3,7 +3,14 @@
 Steps: make sure the data exists (the synthetic set is generated when absent), read and check the
 records, build the model and processor for the stage, encode every record once (bad records and the
 offline over-length filter), train with :class:`UniVLMSFTTrainer` (resuming from the latest complete
-checkpoint on ``resume``), save model + processor atomically, then score the val split.
+checkpoint on ``resume``), save model + processor atomically, then score the val split
+(:func:`evaluate_val`, which generates answers and scores them with :mod:`univlm.evaluation`).
+
+The trainer's arguments arrive already built (``univlm.training.config.parse_args``), before any model
+exists, as in TRL's ``sft.py``: a ZeRO-3 config is then visible while the model is built.
+
+Resuming a finished run (its ``training_complete.json`` covers the requested steps or epochs) does
+nothing and leaves every file as it was.
 
 The recipes only parse the configuration and print; everything else lives here so tests and other
 entry points share it.
@@ -11,6 +18,7 @@ entry points share it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -19,19 +27,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+import datasets
+import huggingface_hub
 import torch
+from transformers import AutoProcessor, PrinterCallback
+from transformers.utils import logging as hf_logging
 
+from univlm.data.resample import resample_by_granularity
+from univlm.data.schema import read_records
+from univlm.data.synth import ensure_synthetic
+from univlm.evaluation.runner import evaluate_model
+from univlm.inference import Predictor
+from univlm.models import UniVLMForConditionalGeneration
+from univlm.tasks import CONSTRAINED_TASKS
 from univlm.training.attention import register_packed_sdpa
-from univlm.training.callbacks import LossHistoryCallback, RunSummaryCallback
+from univlm.training.callbacks import LogLineCallback, LossHistoryCallback, RunSummaryCallback
 from univlm.training.collator import PaddedCollator, PaddingFreeCollator
-from univlm.training.config import TrainConfig
+from univlm.training.config import UniVLMArguments, UniVLMSFTConfig
 from univlm.training.dataset import (
     RecordEncoder,
     encode_and_filter,
     load_training_records,
     to_hf_dataset,
 )
-from univlm.training.stages import build_sft_config, build_stage1, build_stage2, device_settings
+from univlm.training.stages import attn_implementation, build_stage1, build_stage2
 from univlm.training.trainer import UniVLMSFTTrainer, latest_complete_checkpoint, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -43,42 +62,44 @@ HEADLINE = {
     "VG acc@0.5": "vg_acc@0.5",
     "SEG mIoU": "seg_miou",
     "VQA accuracy": "vqa_accuracy",
+    "CAP CIDEr": "cap_cider",
+    "REF CIDEr": "ref_cider",
+    "CCD CIDEr": "ccd_cider",
 }
 
 
-def ensure_data(cfg: TrainConfig) -> Path:
+def ensure_data(args: UniVLMArguments, seed: int = 0) -> Path:
     """Return the data root, generating the synthetic dataset there when ``synthesize`` and it is absent.
+
+    A synthetic set already there is checked against the run's parameters (``synth_seed`` follows
+    the trainer's ``seed`` by default), so ``--seed 1`` never silently trains on the seed-0 data.
 
     Raises:
         FileNotFoundError: If the training file is missing and synthesis is off.
+        ValueError: If ``data_root`` holds a synthetic set generated with other parameters.
     """
-    root = Path(cfg.data_root)
-    if not (root / cfg.train_file).is_file():
-        if not cfg.synthesize:
-            raise FileNotFoundError(
-                f"{root / cfg.train_file} not found (set --synthesize true to generate it)"
-            )
-        from univlm.data.synth import ensure_synthetic
-
+    root = Path(args.data_root)
+    if not (root / args.train_file).is_file() or (args.synthesize and (root / "synth.json").is_file()):
+        if not args.synthesize:
+            raise FileNotFoundError(f"{root / args.train_file} not found (set --synthesize true to generate it)")
         logger.info(
-            "generating the synthetic dataset at %s (n=%d, size=%d)", root, cfg.synth_n, cfg.synth_size
+            "synthetic dataset at %s (n=%d, size=%d): checking or generating", root, args.synth_n, args.synth_size
         )
-        ensure_synthetic(root, n=cfg.synth_n, size=cfg.synth_size, seed=cfg.synth_seed, lattice=cfg.synth_lattice)
+        synth_seed = seed if args.synth_seed is None else args.synth_seed
+        ensure_synthetic(root, n=args.synth_n, size=args.synth_size, seed=synth_seed, lattice=args.synth_lattice)
     return root
 
 
-def _resample(cfg: TrainConfig, records: list[dict]) -> list[dict]:
-    """Granularity-resample the training records when ``cfg.resample`` asks (options pass through).
+def _resample(args: UniVLMArguments, records: list[dict], seed: int = 0) -> list[dict]:
+    """Granularity-resample the training records when ``args.resample`` asks (options pass through).
 
     Stage-2 configs use it (RSUniVLM's granularity pools); the CPU stage-1 default uses it to give
     the slow-learning grounding and segmentation tasks more of a short run.
     """
-    if not cfg.resample or not cfg.resample.get("enabled", True):
+    if not args.resample or not args.resample.get("enabled", True):
         return records
-    from univlm.data.resample import resample_by_granularity
-
-    options = {k: v for k, v in cfg.resample.items() if k != "enabled"}
-    return list(resample_by_granularity(records, seed=cfg.seed, **options))
+    options = {k: v for k, v in args.resample.items() if k != "enabled"}
+    return list(resample_by_granularity(records, seed=seed, **options))
 
 
 def _save_final(trainer: UniVLMSFTTrainer, output_dir: Path, payload: dict) -> None:
@@ -100,14 +121,45 @@ def _save_final(trainer: UniVLMSFTTrainer, output_dir: Path, payload: dict) -> N
     write_json_atomic(output_dir / FINAL_MARKER, payload)
 
 
-def module_learning_rates(cfg: TrainConfig) -> dict[str, float]:
+def finished_run(output_dir: str | os.PathLike, training_args: UniVLMSFTConfig) -> dict | None:
+    """The final marker of a finished run in ``output_dir`` when it covers what ``training_args`` ask for.
+
+    Covered means: at least ``max_steps`` global steps, or (``max_steps`` <= 0) at least
+    ``num_train_epochs`` epochs. A marker without the epoch count (an older run) counts as covering.
+
+    Returns:
+        The marker's payload (``stage``, ``global_step``, ...), or None when there is training left to do.
+    """
+    marker = Path(output_dir) / FINAL_MARKER
+    if not marker.is_file():
+        return None
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    if training_args.max_steps > 0:
+        covered = int(done.get("global_step", 0)) >= training_args.max_steps
+    else:
+        covered = float(done.get("num_train_epochs", training_args.num_train_epochs)) >= training_args.num_train_epochs
+    return done if covered else None
+
+
+def quiet_progress_bars() -> None:
+    """Turn off the progress bars of transformers (shard writing), datasets and the Hub, process-wide.
+
+    For entry points whose output is not a terminal (``disable_tqdm``): each bar would leave a line of
+    carriage returns in the log. The trainer's own bar follows ``disable_tqdm`` without this.
+    """
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+
+
+def module_learning_rates(args: UniVLMArguments) -> dict[str, float]:
     """Parameter-name prefixes with their own learning rate (``vision_tower_lr``, ``projector_lr``)."""
-    rates = {"model.vision_tower.": cfg.vision_tower_lr, "model.multi_modal_projector.": cfg.projector_lr}
+    rates = {"model.vision_tower.": args.vision_tower_lr, "model.multi_modal_projector.": args.projector_lr}
     return {prefix: lr for prefix, lr in rates.items() if lr is not None}
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
-    """Pick the four headline figures out of an ``evaluate_model`` result (None when absent)."""
+    """Pick the headline figures out of an ``evaluate_model`` result (None when absent)."""
     out: dict[str, float | None] = {}
     for label, key in HEADLINE.items():
         value = metrics.get(key)
@@ -115,45 +167,46 @@ def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-# Free-form answers are short; boxes and masks follow a grammar whose worst case (an untrained model
-# writing 24 one-cell runs per row) is thousands of tokens, so each group gets its own token budget.
-_CONSTRAINED_TASKS = ("VG", "SEG")
+def evaluate_val(model, processor, args: UniVLMArguments, root: Path, progress: bool = False) -> dict[str, Any]:
+    """Generate answers for the val split and score them with :func:`univlm.evaluation.runner.evaluate_model`.
 
+    Free-form answers are short; boxes and masks follow a grammar whose worst case (an untrained model
+    writing 24 one-cell runs per row) is thousands of tokens, so each group gets its own token budget
+    (``eval_max_new_tokens``, ``eval_max_mask_tokens``).
 
-def score(model, processor, cfg: TrainConfig, root: Path) -> dict[str, Any]:
-    """Score ``model`` on the val split with the evaluation runner; returns its (merged) result dict."""
-    from univlm.data.schema import read_records
-    from univlm.evaluation.runner import evaluate_model
-    from univlm.inference import Predictor
-
-    val = root / cfg.val_file
+    Returns:
+        The merged result dict of both groups ({} when there is no val split).
+    """
+    val = root / args.val_file
     if not val.is_file():
         logger.warning("no val split at %s; skipping scoring", val)
         return {}
     model.eval()
     predictor = Predictor(model, processor)
     records = read_records(val)
-    present = sorted({r.get("task") for r in records if r.get("task")})
-    wanted = [t for t in (cfg.eval_tasks or present) if t in present]
+    present = sorted({r["task"] for r in records if isinstance(r.get("task"), str)})
+    wanted = [t for t in (args.eval_tasks or present) if t in present]
     groups = (
-        ([t for t in wanted if t not in _CONSTRAINED_TASKS], cfg.eval_max_new_tokens),
-        ([t for t in wanted if t in _CONSTRAINED_TASKS], cfg.eval_max_mask_tokens),
+        ([t for t in wanted if t not in CONSTRAINED_TASKS], args.eval_max_new_tokens),
+        ([t for t in wanted if t in CONSTRAINED_TASKS], args.eval_max_mask_tokens),
     )
     result: dict[str, Any] = {}
     with torch.inference_mode():
         for tasks, budget in groups:
             if not tasks:
                 continue
+            start = time.perf_counter()
             part = evaluate_model(
                 predictor,
                 records,
                 root,
                 tasks=tasks,
-                limit=cfg.eval_limit,
-                batch_size=cfg.eval_batch_size,
-                progress=not cfg.disable_tqdm,
+                limit=args.eval_limit,
+                batch_size=args.eval_batch_size,
+                progress=progress,
                 max_new_tokens=budget,
             )
+            logger.info("scored val %s in %.1f s", "/".join(tasks), time.perf_counter() - start)
             for key, value in part.items():
                 if isinstance(value, dict) and isinstance(result.get(key), dict):
                     result[key].update(value)
@@ -162,106 +215,139 @@ def score(model, processor, cfg: TrainConfig, root: Path) -> dict[str, Any]:
     return result
 
 
-def run(cfg: TrainConfig) -> dict[str, Any]:
+def _build_model(args: UniVLMArguments, training_args: UniVLMSFTConfig, records: list[dict], resume_from):
+    """``(model, processor, num_trainable)`` for the stage; stage 1 resumes the checkpoint's exact processor."""
+    if args.stage == 2:
+        return build_stage2(args)
+    if resume_from is not None:
+        # Rebuild exactly the run's model and processor (a tiny tokenizer is fitted to the data).
+        model = UniVLMForConditionalGeneration.from_pretrained(
+            resume_from, attn_implementation=attn_implementation(args)
+        )
+        processor = AutoProcessor.from_pretrained(resume_from)
+    else:
+        model, processor = build_stage1(args, records, seed=training_args.seed)
+    return model, processor, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]:
     """Run one training stage end to end.
 
     Args:
-        cfg: The run configuration (``cfg.stage`` selects stage 1 or 2).
+        args: univlm's run arguments (``args.stage`` selects stage 1 or 2).
+        training_args: The trainer's arguments, built before any model (see the module docstring).
 
     Returns:
         A summary dict: ``output_dir``, ``data_report`` (text), ``train`` (steps, wall time, losses),
-        ``num_trainable``, ``metrics`` (full evaluation), ``headline`` (four figures), and when
-        ``eval_baseline`` the untrained model's ``baseline_headline``.
+        ``num_trainable``, ``metrics`` (full evaluation), ``headline`` (the HEADLINE figures), and when
+        ``eval_baseline`` the untrained model's ``baseline_headline``. A resumed finished run returns
+        ``nothing_to_do`` and its ``global_step`` only.
 
     Raises:
         BadRecordError: On a bad record without ``skip_bad``.
         ValueError: On an inconsistent configuration.
     """
     start = time.perf_counter()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    root = ensure_data(cfg)
-    output_dir = Path(cfg.output_dir)
+    output_dir = Path(training_args.output_dir)
+    if args.resume:
+        done = finished_run(output_dir, training_args)
+        if done is not None:
+            logger.info("--resume: %s finished at step %s; nothing to do", output_dir, done.get("global_step"))
+            return {"output_dir": str(output_dir), "nothing_to_do": True, "global_step": done.get("global_step"),
+                    "wall_time_s": round(time.perf_counter() - start, 1)}  # fmt: skip
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    root = ensure_data(args, seed=training_args.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
-    records, report = load_training_records(root / cfg.train_file, root, skip_bad=cfg.skip_bad)
-    resume_from = latest_complete_checkpoint(output_dir, remove_incomplete=True) if cfg.resume else None
-    if cfg.resume and resume_from is None:
+    records, report = load_training_records(
+        root / args.train_file, root, skip_bad=args.skip_bad, allow_outside_root=args.allow_outside_root
+    )
+    resume_from = latest_complete_checkpoint(output_dir, remove_incomplete=True) if args.resume else None
+    if args.resume and resume_from is None:
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", output_dir)
+    model, processor, num_trainable = _build_model(args, training_args, records, resume_from)
+    records = _resample(args, records, seed=training_args.seed)
+    progress = not training_args.disable_tqdm
     baseline = None
-    if cfg.stage == 1:
-        if resume_from is not None:
-            # Rebuild exactly the run's model and processor (a tiny tokenizer is fitted to the data).
-            from transformers import AutoProcessor
-
-            from univlm.models import UniVLMForConditionalGeneration
-
-            attn = device_settings(cfg)["attn_implementation"]
-            model = UniVLMForConditionalGeneration.from_pretrained(resume_from, attn_implementation=attn)
-            processor = AutoProcessor.from_pretrained(resume_from)
-        else:
-            model, processor = build_stage1(cfg, records)
-        num_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    else:
-        model, processor, num_trainable = build_stage2(cfg)
-    records = _resample(cfg, records)
-    if cfg.eval_baseline and cfg.evaluate and cfg.stage == 1 and resume_from is None:
-        baseline = headline(score(model, processor, cfg, root))
+    if args.eval_baseline and args.evaluate and args.stage == 1 and resume_from is None:
+        baseline = headline(evaluate_val(model, processor, args, root, progress))
         model.train()
-    encoder = RecordEncoder(processor, cache=cfg.cache_encoded)
-    records = encode_and_filter(records, report, encoder, max_length=cfg.max_length, skip_bad=cfg.skip_bad)
+    encoder = RecordEncoder(processor, cache=args.cache_encoded, config=model.config, root=root)
+    records = encode_and_filter(
+        records, report, encoder, max_length=training_args.max_length, skip_bad=args.skip_bad
+    )
+    if encoder.mask_settings is not None:
+        logger.info(
+            "mask head: %d SEG records answer with [SEG0].. groups; %d keep their text mask (pairs, "
+            "multi-label masks)", len(encoder.head_ids), len(encoder.text_mask_ids)
+        )
     logger.info("training data:\n%s", report.format())
     dataset = to_hf_dataset(records)
 
-    attn = device_settings(cfg)["attn_implementation"]
-    if cfg.padding_free:
+    attn = attn_implementation(args)
+    padding_free = training_args.padding_free  # UniVLMSFTTrainer then hands TRL the flag off
+    if padding_free:
         if attn == "sdpa":
             # Per-example attention instead of a dense (N, N) block mask (see univlm.training.attention).
             model.set_attn_implementation(register_packed_sdpa())
         collator = PaddingFreeCollator(
             encoder,
             return_flash_attn_kwargs=attn.startswith("flash") or attn == "sdpa",
-            loss_weighting=cfg.loss_weighting,
+            loss_weighting=args.loss_weighting,
         )
     else:
-        collator = PaddedCollator(processor.tokenizer.pad_token_id, encoder, loss_weighting=cfg.loss_weighting)
+        collator = PaddedCollator(processor.tokenizer.pad_token_id, encoder, loss_weighting=args.loss_weighting)
     summary_cb = RunSummaryCallback()
     trainer = UniVLMSFTTrainer(
         model=model,
-        args=build_sft_config(cfg),
+        args=training_args,
         data_collator=collator,
         train_dataset=dataset,
         processing_class=processor,
         callbacks=[LossHistoryCallback(), summary_cb],
-        module_lrs=module_learning_rates(cfg),
+        module_lrs=module_learning_rates(args),
     )
+    if training_args.disable_tqdm:
+        trainer.remove_callback(PrinterCallback)  # a raw dict per log; LogLineCallback writes a readable line
+        trainer.add_callback(LogLineCallback())
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     result: dict[str, Any] = {
         "output_dir": str(output_dir),
         "data_report": report.format(),
-        "num_bad": len(report.bad),
-        "bad_records": [b.format() for b in report.bad],
+        "num_bad": report.num_bad,
+        "bad_records": [p.format() for p in report.bad],
         "num_over_length": len(report.over_length),
         "num_trainable": num_trainable,
         "train": {**summary_cb.summary, "mean_loss": round(output.training_loss, 4)},
     }
-    if cfg.padding_free and attn == "sdpa":
+    if padding_free and attn == "sdpa":
         model.set_attn_implementation("sdpa")  # the saved/served model uses stock sdpa
-    _save_final(trainer, output_dir, {"stage": cfg.stage, "global_step": trainer.state.global_step})
-    if cfg.evaluate and trainer.args.should_save:
-        metrics = score(trainer.accelerator.unwrap_model(trainer.model), processor, cfg, root)
+    marker = {
+        "stage": args.stage,
+        "global_step": trainer.state.global_step,
+        "max_steps": trainer.state.max_steps,
+        "num_train_epochs": training_args.num_train_epochs,
+    }
+    _save_final(trainer, output_dir, marker)
+    if args.evaluate and trainer.args.should_save:
+        metrics = evaluate_val(trainer.accelerator.unwrap_model(trainer.model), processor, args, root, progress)
         result["metrics"] = metrics
         result["headline"] = headline(metrics)
     if baseline is not None:
         result["baseline_headline"] = baseline
     if "headline" in result:
-        scores = {"val": result["headline"], "untrained_baseline": baseline}
-        write_json_atomic(output_dir / "val_scores.json", scores)
+        write_json_atomic(output_dir / "val_scores.json", {"val": result["headline"], "untrained_baseline": baseline})
     result["wall_time_s"] = round(time.perf_counter() - start, 1)
     return result
 
 
 def format_report(result: dict[str, Any]) -> str:
     """The closing lines a recipe prints: data report, bad records, training summary and figures."""
+    if result.get("nothing_to_do"):
+        return (
+            f"nothing to do: {result['output_dir']} already finished at global step {result.get('global_step')} "
+            f"({FINAL_MARKER}); files left unchanged"
+        )
     lines = [result.get("data_report", "")]
     train = result.get("train", {})
     lines.append(

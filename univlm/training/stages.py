@@ -11,9 +11,12 @@ Design choices and their sources:
   granularity-resampled data.
 - A preset model without a tokenizer path gets a tiny byte-level BPE trained on the run's own answers
   (``univlm.testing.build_tiny_qwen2_tokenizer``), so boxes and masks tokenize compactly on CPU.
-- Device defaults: bf16 and flash-attention-2 on CUDA (when installed), fp32 and sdpa on CPU.
+- Device defaults: flash-attention-2 on CUDA (when installed), sdpa on CPU; bf16 is
+  ``UniVLMSFTConfig``'s (on a bf16 CUDA device, fp32 otherwise).
 - ZeRO-3: each ``GMoEMLP`` is declared a DeepSpeed leaf module, so its experts are gathered together and
-  a rank that routes no token to an expert still takes part in that expert's collectives.
+  a rank that routes no token to an expert still takes part in that expert's collectives. This needs the
+  trainer's arguments (which register the DeepSpeed config) to exist before the model is built, as in
+  TRL's ``sft.py``: ``univlm.training.config.parse_args`` builds them first.
 """
 
 from __future__ import annotations
@@ -22,23 +25,32 @@ import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import torch
+from transformers import AutoProcessor, AutoTokenizer
+from transformers.integrations import is_deepspeed_zero3_enabled
 
-from univlm.training.config import TrainConfig
+from tokenizer_ext import resize_embeddings_for
+from univlm.models import (
+    UniVLMForConditionalGeneration,
+    UniVLMProcessor,
+    get_preset,
+    pick_attn_implementation,
+    preset_names,
+    upcycle_to_gmoe,
+)
+from univlm.models.modeling_univlm import GMoEMLP, expert_parameters, init_vision_positions_sincos
+from univlm.models.presets import load_config
+from univlm.tasks import IMAGE_TOKEN
+from univlm.testing import build_tiny_qwen2_tokenizer
+from univlm.training.config import UniVLMArguments
 
 logger = logging.getLogger(__name__)
 
 
-def device_settings(cfg: TrainConfig) -> dict[str, Any]:
-    """Resolve ``bf16`` and ``attn_implementation`` (None = automatic: bf16 + flash-attn on CUDA)."""
-    from univlm.models import pick_attn_implementation
-
-    cuda = torch.cuda.is_available()
-    bf16 = cfg.bf16 if cfg.bf16 is not None else (cuda and torch.cuda.is_bf16_supported())
-    attn = cfg.attn_implementation or pick_attn_implementation()
-    return {"bf16": bool(bf16), "attn_implementation": attn}
+def attn_implementation(args: UniVLMArguments) -> str:
+    """``args.attn_implementation``, or when None flash-attention-2 on CUDA (if installed), else sdpa."""
+    return args.attn_implementation or pick_attn_implementation()
 
 
 def answer_corpus(records: Iterable[dict]) -> list[str]:
@@ -46,7 +58,7 @@ def answer_corpus(records: Iterable[dict]) -> list[str]:
     texts = []
     for rec in records:
         for msg in rec["messages"]:
-            texts.append(msg["content"].replace("<image>", " "))
+            texts.append(msg["content"].replace(IMAGE_TOKEN, " "))
     return texts
 
 
@@ -54,12 +66,13 @@ def _is_checkpoint_dir(name: str) -> bool:
     return Path(name).is_dir() and (Path(name) / "config.json").is_file()
 
 
-def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
+def build_stage1(cfg: UniVLMArguments, train_records: list[dict] | None = None, seed: int = 0):
     """Return ``(model, processor)`` for stage 1.
 
     Args:
-        cfg: Run configuration (``model``, ``tokenizer``, ``model_overrides``, ``tokenizer_vocab_size``).
+        cfg: Run arguments (``model``, ``tokenizer``, ``model_overrides``, ``tokenizer_vocab_size``).
         train_records: Training records, used to fit a tiny tokenizer when none is given.
+        seed: Seed of a preset's random initial weights.
 
     Returns:
         A dense ``UniVLMForConditionalGeneration`` (all parameters trainable) and its ``UniVLMProcessor``.
@@ -67,14 +80,7 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
     Raises:
         ValueError: If ``cfg.model`` is neither a preset name nor a checkpoint directory.
     """
-    from transformers import AutoProcessor, AutoTokenizer
-
-    from tokenizer_ext import resize_embeddings_for
-    from univlm.models import UniVLMForConditionalGeneration, UniVLMProcessor, get_preset, preset_names
-    from univlm.models.modeling_univlm import init_vision_positions_sincos
-    from univlm.models.presets import load_config
-
-    attn = device_settings(cfg)["attn_implementation"]
+    attn = attn_implementation(cfg)
     if _is_checkpoint_dir(cfg.model):
         model_type = json.loads((Path(cfg.model) / "config.json").read_text(encoding="utf-8")).get(
             "model_type"
@@ -103,8 +109,6 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
     if cfg.tokenizer:
         tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer)
     else:
-        from univlm.testing import build_tiny_qwen2_tokenizer
-
         tokenizer = build_tiny_qwen2_tokenizer(
             vocab_size=cfg.tokenizer_vocab_size, extra_corpus=answer_corpus(train_records or [])
         )
@@ -114,7 +118,7 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
     config.text_config.pad_token_id = processor.tokenizer.pad_token_id
     config.text_config.eos_token_id = processor.tokenizer.eos_token_id
     config._attn_implementation = attn
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     model = UniVLMForConditionalGeneration(config)
     if cfg.vision_position_init in ("sincos", "sincos_grid"):
         init_vision_positions_sincos(model, fit_grid=cfg.vision_position_init == "sincos_grid")
@@ -126,107 +130,100 @@ def build_stage1(cfg: TrainConfig, train_records: list[dict] | None = None):
 def freeze_for_stage2(model: torch.nn.Module, trainable: str = "experts") -> int:
     """Freeze every parameter except the G-MoE experts' FFNs (``trainable="experts"``) or none (``"all"``).
 
+    A ``[SEG]``-token mask head (``model.mask_head``) trains with the experts: it is new in stage 2
+    (GeoPix trains its decoder and memory next to the LLM's adapters).
+
     Returns:
         The number of trainable parameter elements.
 
     Raises:
         ValueError: On an unknown ``trainable`` value or a model without experts.
     """
-    from univlm.models.modeling_univlm import expert_parameters
-
     if trainable not in ("experts", "all"):
         raise ValueError(f"trainable must be 'experts' or 'all', got {trainable!r}")
     experts = expert_parameters(model)
     if not experts:
         raise ValueError("model has no G-MoE expert parameters; upcycle it first")
     expert_ids = {id(p) for p in experts.values()}
+    head = getattr(model, "mask_head", None)
+    if head is not None:
+        expert_ids |= {id(p) for p in head.parameters()}
     for param in model.parameters():
         param.requires_grad_(trainable == "all" or id(param) in expert_ids)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def mark_zero3_leaf_modules(model: torch.nn.Module) -> bool:
-    """Declare each ``GMoEMLP`` a DeepSpeed ZeRO-3 leaf module when ZeRO-3 is active; return whether it did."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
+    """Declare each ``GMoEMLP`` a DeepSpeed ZeRO-3 leaf module when ZeRO-3 is active; return whether it did.
 
+    ZeRO-3 is detected through the DeepSpeed config that the trainer's arguments register when they are
+    built, so they must exist before this runs (see the module docstring).
+    """
     if not is_deepspeed_zero3_enabled():
         return False
-    from deepspeed.utils import set_z3_leaf_modules
-
-    from univlm.models.modeling_univlm import GMoEMLP
+    from deepspeed.utils import set_z3_leaf_modules  # optional dependency, present whenever ZeRO-3 is on
 
     set_z3_leaf_modules(model, [GMoEMLP])
     return True
 
 
-def build_stage2(cfg: TrainConfig):
+def _upcycle(model: UniVLMForConditionalGeneration) -> None:
+    """``upcycle_to_gmoe``; under ZeRO-3 with the dense weights gathered for the copy.
+
+    With ZeRO-3 on, ``from_pretrained`` loads into ``deepspeed.zero.Init``, so each rank holds only a
+    shard of every weight; the experts must be copied from the full dense FFNs (read-only gather). The
+    new expert parameters are ordinary tensors, which DeepSpeed partitions when the engine starts.
+    """
+    if not is_deepspeed_zero3_enabled():
+        upcycle_to_gmoe(model)
+        return
+    import deepspeed  # optional dependency, present whenever ZeRO-3 is on
+
+    with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+        upcycle_to_gmoe(model)
+
+
+def _add_mask_head(model: UniVLMForConditionalGeneration, processor, overrides: dict) -> None:
+    """Give the upcycled model the ``[SEG]``-token mask head that ``model_overrides`` ask for.
+
+    ``model_overrides: {mask_head: clm, mask_head_config: {...}}`` adds a fresh head (and the
+    ``[SEG0]``.. tokens to the tokenizer) unless the checkpoint already has one (GeoPix's second phase
+    starts from the first phase's output). Other keys cannot change a trained checkpoint's shape; they
+    are ignored with a warning naming them.
+
+    Raises:
+        ValueError: On ``mask_head`` other than ``none``/``clm``.
+    """
+    other = sorted(set(overrides) - {"mask_head", "mask_head_config"})
+    if other:
+        logger.warning("model_overrides %s ignored in stage 2: the model comes from init_from", other)
+    kind = overrides.get("mask_head", "none")
+    if kind not in ("none", "clm"):
+        raise ValueError(f"model_overrides.mask_head: expected 'none' or 'clm', got {kind!r}")
+    if kind == "none" or getattr(model, "mask_head", None) is not None:
+        return
+    from univlm.models.mask_head import add_mask_head  # the head's modules are only needed here
+
+    head = add_mask_head(model, processor.tokenizer, overrides.get("mask_head_config"))
+    logger.info("added a [SEG]-token mask head: %d parameters", sum(p.numel() for p in head.parameters()))
+
+
+def build_stage2(cfg: UniVLMArguments):
     """Return ``(model, processor, num_trainable)``: the stage-1 checkpoint upcycled and frozen.
 
     Raises:
         ValueError: If ``cfg.init_from`` is not a univlm checkpoint directory.
     """
-    from transformers import AutoProcessor
-
-    from univlm.models import UniVLMForConditionalGeneration, upcycle_to_gmoe
-
     source = cfg.init_from
     if not source or not _is_checkpoint_dir(source):
         raise ValueError(
             f"stage 2 needs init_from = a stage-1 output directory with config.json; got {source!r}"
         )
-    attn = device_settings(cfg)["attn_implementation"]
-    model = UniVLMForConditionalGeneration.from_pretrained(source, attn_implementation=attn)
+    model = UniVLMForConditionalGeneration.from_pretrained(source, attn_implementation=attn_implementation(cfg))
     processor = AutoProcessor.from_pretrained(source)
     if not model.config.use_gmoe:
-        upcycle_to_gmoe(model)
+        _upcycle(model)
+    _add_mask_head(model, processor, cfg.model_overrides or {})
     num_trainable = freeze_for_stage2(model, cfg.trainable)
     mark_zero3_leaf_modules(model)
     return model, processor, num_trainable
-
-
-def build_sft_config(cfg: TrainConfig, **extra: Any):
-    """Translate a :class:`TrainConfig` into TRL's ``SFTConfig``.
-
-    Fixed here: ``max_length=None`` (over-long records are filtered offline), ``remove_unused_columns=False``
-    (``images``/``messages``/``task`` reach the collator, ``expert_ids`` the model), and
-    ``skip_prepare_dataset`` (the collator encodes). The labels are assistant-only by construction
-    (``UniVLMProcessor.encode_conversation``), so TRL's template-based ``assistant_only_loss`` is not used.
-    """
-    from trl import SFTConfig
-
-    dev = device_settings(cfg)
-    kwargs = dict(
-        output_dir=cfg.output_dir,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the total steps
-        weight_decay=cfg.weight_decay,
-        optim="adamw_torch",
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        activation_checkpointing=cfg.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
-        max_grad_norm=cfg.max_grad_norm,
-        bf16=dev["bf16"],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        dataloader_num_workers=cfg.dataloader_num_workers,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        report_to=cfg.report_to,
-        disable_tqdm=cfg.disable_tqdm,
-        max_length=None,
-        remove_unused_columns=False,
-        dataset_kwargs={"skip_prepare_dataset": True},
-        # Stage 2: every expert is called on every forward (see modeling_univlm) and nothing else trains, so
-        # DDP needs no unused-parameter scan. Stage 1: the vision tower's post-layernorm gets no gradient
-        # (features come from hidden_states[-1]), so TRL's default for VLMs (find unused = True) stays.
-        ddp_find_unused_parameters=False if cfg.stage == 2 else None,
-    )
-    kwargs.update(extra)
-    return SFTConfig(**kwargs)

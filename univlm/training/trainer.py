@@ -8,6 +8,8 @@ Design choices and their sources:
   per-task / per-granularity loss logging, and checkpoint completeness markers.
 - Per-task losses come from the fused LM head's per-token ``log_probs`` (captured by a forward hook on
   the unwrapped model), so no extra forward runs; sums and counts are reduced across ranks at log time.
+- The optional mask head's loss is added here, not in the model: TRL's fused LM head runs only the
+  backbone and the LM head, so the model's own loss (and anything added to it) is never computed.
 - Atomic checkpoints: transformers writes ``checkpoint-N/`` file by file. After everything (weights,
   processor, optimizer, scheduler, RNG, trainer state) is written, the main process writes
   ``checkpoint_complete.json`` via temp file + ``os.replace``. :func:`latest_complete_checkpoint` only
@@ -21,15 +23,15 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from trl import SFTTrainer
 
+from univlm.fileio import atomic_write_text
 from univlm.tasks import TASK_GRANULARITY, TASKS
-from univlm.training.collator import METADATA_KEYS
+from univlm.training.collator import MASK_KEYS, METADATA_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +40,8 @@ _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> None:
-    """Write ``payload`` as JSON to ``path`` through a temp file in the same directory + ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write ``payload`` as indented JSON to ``path`` atomically (:func:`univlm.fileio.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(payload, indent=2))
 
 
 def list_checkpoints(output_dir: str | os.PathLike) -> list[tuple[int, Path, bool]]:
@@ -102,12 +94,26 @@ class UniVLMSFTTrainer(SFTTrainer):
 
     def __init__(self, *args, module_lrs: dict[str, float] | None = None, **kwargs):
         self._module_lrs = dict(module_lrs or {})
+        training_args = kwargs.get("args")
+        if getattr(training_args, "padding_free", False):
+            # ``UniVLMSFTConfig.padding_free`` selects univlm's flattening collator, chosen by the caller. TRL's
+            # own padding-free path refuses custom collators and vision datasets, so TRL sees the flag off (TRL
+            # adjusts its arguments the same way, e.g. ``ddp_find_unused_parameters``).
+            training_args.padding_free = False
         super().__init__(*args, **kwargs)
         self._task_stats = torch.zeros(2, len(TASKS), dtype=torch.float64)  # (loss sum, token count) per task
         self._pending_task_index: torch.Tensor | None = None
         self._want_log_probs = False
         self._captured: tuple[torch.Tensor, torch.Tensor] | None = None  # (log_probs, label_mask) with grad
         self.accelerator.unwrap_model(self.model).register_forward_hook(self._capture_token_losses)
+        # Mask head (univlm.models.mask_head): TRL's fused LM head returns no hidden states, so the backbone's
+        # output (last hidden state + kept SigLIP layers) is captured for the head's loss.
+        self._want_backbone = False
+        self._backbone = None
+        self._mask_stats: dict[str, list[float]] = {}
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if getattr(unwrapped, "mask_head", None) is not None:
+            unwrapped.model.register_forward_hook(self._capture_backbone)
 
     def create_optimizer(self, model=None):
         """transformers' optimizer, with the parameters under ``module_lrs`` prefixes in groups of their own."""
@@ -155,15 +161,64 @@ class UniVLMSFTTrainer(SFTTrainer):
                     self._task_stats[0, i] += nll[sel].sum()
                     self._task_stats[1, i] += sel.sum()
 
+    def _capture_backbone(self, module, args, output) -> None:
+        if self._want_backbone:
+            self._want_backbone = False
+            self._backbone = output
+
+    def _add_mask_loss(self, result, return_outputs, mask_batch, inputs, num_items_in_batch):
+        """Add the mask head's loss (a per-micro-batch mean) to the text loss, weighted by the head's settings."""
+        backbone, self._backbone, self._want_backbone = self._backbone, None, False
+        head = getattr(self.accelerator.unwrap_model(self.model), "mask_head", None)
+        if head is None:
+            return result
+        if mask_batch is None:
+            if not self.model.training:
+                return result
+            # A batch without masks still touches every head parameter (zero gradient), so DDP never
+            # sees unused parameters, as every G-MoE expert is called on every step.
+            text = result[0] if return_outputs else result
+            loss = head.settings.text_weight * text + 0.0 * sum(p.sum() for p in head.parameters() if p.requires_grad)
+            return (loss, result[1]) if return_outputs else loss
+        from univlm.models.mask_head_losses import mask_head_loss  # torch-heavy model code, loaded on use
+
+        if backbone is None:
+            raise RuntimeError("mask targets were given but the backbone forward was not captured")
+        packed = "attention_mask" not in inputs
+        mask = mask_head_loss(
+            self.accelerator.unwrap_model(self.model),
+            backbone,
+            inputs["input_ids"],
+            mask_batch["mask_targets"],
+            mask_batch["mask_counts"],
+            mask_batch.get("mask_classes"),
+            position_ids=inputs.get("position_ids") if packed else None,
+        )
+        for key, value in mask.parts.items():
+            acc = self._mask_stats.setdefault(key, [0.0, 0.0])
+            acc[0] += value
+            acc[1] += 1
+        # Like TRL's MoE aux loss: a per-micro-batch mean, averaged over the accumulation steps.
+        steps = self.current_gradient_accumulation_steps if num_items_in_batch is not None else 1
+        text = result[0] if return_outputs else result
+        loss = head.settings.text_weight * text + mask.total / steps
+        return (loss, result[1]) if return_outputs else loss
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Drop collator metadata, remember each token's task for logging, then TRL's loss.
 
         With ``loss_weight`` metadata (a collator's ``loss_weighting``), the loss is the weighted mean of
         the same forward's token losses, scaled as TRL scales its token mean for gradient accumulation
-        and across ranks.
+        and across ranks. With mask-head targets (``mask_targets``/``mask_classes``/``mask_counts``) and a
+        model with a ``mask_head``, the loss is ``text_weight * text + mask loss`` (see
+        :mod:`univlm.models.mask_head_losses`), from the same forward's captured backbone outputs.
         """
         task_index = inputs.get("task_index")
         loss_weight = inputs.get("loss_weight")
+        mask_batch = {key: inputs.get(key) for key in MASK_KEYS}
+        if mask_batch["mask_targets"] is None:
+            mask_batch = None
+        self._want_backbone = mask_batch is not None
         for key in METADATA_KEYS:
             inputs.pop(key, None)
         self._pending_task_index = task_index if model.training else None
@@ -174,7 +229,7 @@ class UniVLMSFTTrainer(SFTTrainer):
         )
         captured, self._captured, self._want_log_probs = self._captured, None, False
         if captured is None:
-            return result
+            return self._add_mask_loss(result, return_outputs, mask_batch, inputs, num_items_in_batch)
         log_probs, label_mask = captured
         weight = loss_weight[:, 1:].to(log_probs.device, log_probs.dtype)  # (B, T-1), aligned with log_probs
         weighted = (-log_probs * weight).sum() / weight.sum().clamp(min=1e-12)
@@ -183,7 +238,8 @@ class UniVLMSFTTrainer(SFTTrainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             scale = scale * self.accelerator.num_processes
         loss = weighted * torch.as_tensor(scale, device=weighted.device, dtype=weighted.dtype)
-        return (loss, result[1]) if return_outputs else loss
+        result = (loss, result[1]) if return_outputs else loss
+        return self._add_mask_loss(result, return_outputs, mask_batch, inputs, num_items_in_batch)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add ``loss_<TASK>`` and ``loss_<granularity>`` (mean token NLL since the last log) to training logs."""
@@ -201,6 +257,9 @@ class UniVLMSFTTrainer(SFTTrainer):
             for name, (total, count) in by_granularity.items():
                 logs[f"loss_{name}"] = round(total / count, 4)
             self._task_stats.zero_()
+            for key, (total, count) in self._mask_stats.items():
+                logs[key] = round(total / count, 4)  # this rank's mean (mask parts are logged, not optimised)
+            self._mask_stats.clear()
         super().log(logs, start_time)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
@@ -209,7 +268,7 @@ class UniVLMSFTTrainer(SFTTrainer):
         output_dir = Path(output_dir if output_dir is not None else self.args.output_dir)
         if self.args.should_save:
             (output_dir / "training_args.bin").unlink(missing_ok=True)
-            (output_dir / "training_args.json").write_text(self.args.to_json_string(), encoding="utf-8")
+            atomic_write_text(output_dir / "training_args.json", self.args.to_json_string())
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)

@@ -2,7 +2,8 @@
 """Write a tiny fake COCO-Stuff 164k copy (mmsegmentation layout of the native files) next to this script.
 
 ``images/{train2017,val2017}/<id>.jpg`` and ``annotations/{...}/<id>.png`` (stuffthingmaps: value
-``v`` = class id ``v + 1`` of labels.txt, 255 unlabelled). Run: ``python tests/data/coco_stuff/data.py``.
+``v`` = class id ``v + 1`` of labels.txt, 255 unlabelled, which also fills what no rectangle covers: ``expected.json``
+names it as each item's ``fill``). Run: ``python tests/data/coco_stuff/data.py``.
 """
 
 import json
@@ -36,7 +37,7 @@ def main() -> None:
             HERE / "images" / folder / f"{stem}.jpg", quality=80
         )
         Image.fromarray(index, mode="L").save(HERE / "annotations" / folder / f"{stem}.png")
-        expected[stem] = {"split": folder.removesuffix("2017"), "size": [w, h], "rects": rects}
+        expected[stem] = {"split": folder.removesuffix("2017"), "size": [w, h], "fill": "unlabeled", "rects": rects}
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
 
 

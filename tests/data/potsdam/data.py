@@ -3,7 +3,8 @@
 
 ``2_Ortho_RGB/top_potsdam_<tile>_RGB.tif`` and ``5_Labels_all/top_potsdam_<tile>_label.tif``
 (colour-coded RGB GeoTIFF-like TIFFs). One 64x48 training tile (2_10) and one validation tile (2_13);
-the other 37 tiles are absent, as in a partial download. ``expected.json`` lists the rectangles.
+the other 37 tiles are absent, as in a partial download. A black "boundary" strip (the colour of the
+eroded ``noBoundary`` labels) is ignored by mmseg. ``expected.json`` lists the rectangles.
 Run: ``python tests/data/potsdam/data.py``.
 """
 
@@ -16,11 +17,11 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 COLOURS = {"impervious surface": (255, 255, 255), "building": (0, 0, 255), "low vegetation": (0, 255, 255),
-           "tree": (0, 255, 0), "car": (255, 255, 0), "clutter": (255, 0, 0)}
+           "tree": (0, 255, 0), "car": (255, 255, 0), "clutter": (255, 0, 0), "boundary": (0, 0, 0)}
 W, H = 64, 48
 TILES = {
     ("train", "2_10"): [("impervious surface", 0, 0, 64, 48), ("building", 4, 4, 28, 20), ("tree", 36, 24, 60, 44),
-                        ("car", 40, 4, 52, 12)],
+                        ("car", 40, 4, 52, 12), ("boundary", 28, 0, 32, 48)],
     ("val", "2_13"): [("low vegetation", 0, 0, 64, 48), ("clutter", 0, 32, 20, 48)],
 }
 

@@ -1,5 +1,3 @@
-import os
-
 import pytest
 
 from univlm.evaluation.metrics import caption
@@ -52,12 +50,25 @@ def test_coco_protocol_uses_the_ptb_tokenizer():
     assert res["METEOR"] is None
 
 
-@pytest.mark.skipif(not caption.java_available(), reason=NO_JAVA)
-@pytest.mark.skipif(
-    not os.environ.get("UNIVLM_RUN_METEOR"),
-    reason="METEOR starts a 2 GB JVM that loads a paraphrase table (20-40 s on 2 cores); set UNIVLM_RUN_METEOR=1",
-)
-def test_coco_protocol_meteor_one_tiny_case():
-    res = caption_scores(["A man, riding a horse!"], [["a man riding a horse"]], protocol="coco")
-    assert res["METEOR"] is not None and res["METEOR"] > 0.9
+def test_meteor_is_pycocoevalcaps_own_figure(monkeypatch):
+    """One METEOR call (one JVM start, no PTB tokenizer): univlm reports exactly what pycocoevalcap computes.
+
+    Java is a CI requirement (docs/EVALUATION.md), so this test runs; a missing JRE fails it loudly.
+    """
+    from pycocoevalcap.meteor import meteor as meteor_module
+
+    assert caption.java_available(), "Java is required by the COCO caption protocol and METEOR"
+    seen = {}
+
+    class RecordingMeteor(meteor_module.Meteor):
+        def compute_score(self, gts, res):
+            seen["inputs"] = (gts, res)
+            seen["output"] = super().compute_score(gts, res)
+            return seen["output"]
+
+    monkeypatch.setattr(meteor_module, "Meteor", RecordingMeteor)
+    res = caption_scores(["A man rides a horse."], [["a man riding a horse", "a person on a horse"]], "levircc")
+    assert seen["inputs"] == ({0: ["a man riding a horse", "a person on a horse"]}, {0: ["a man rides a horse"]})
+    assert res["METEOR"] == seen["output"][0]  # pycocoevalcap's own corpus figure, passed through
+    assert 0.5 < res["METEOR"] < 1.0  # stemming matches "rides"/"riding": close, not exact
     assert res["notes"] == []

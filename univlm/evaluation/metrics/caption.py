@@ -77,6 +77,7 @@ def caption_scores(
         ValueError: If the lengths differ, a sample has no reference, or the protocol is unknown.
         JavaNotFoundError: For ``protocol="coco"`` when Java is missing.
     """
+    # pycocoevalcap is the optional ``eval`` extra: imported only when captions are scored.
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -97,7 +98,7 @@ def caption_scores(
                 "is on PATH; install a JRE (e.g. apt-get install default-jre-headless) or use the "
                 "'levircc' protocol"
             )
-        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+        from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer  # the eval extra, as above
 
         # One tokenizer call (one JVM start) for references and hypotheses together.
         captions = {("ref", i): [{"caption": r} for r in refs] for i, refs in enumerate(references)}
@@ -126,7 +127,7 @@ def caption_scores(
         notes.append("METEOR not computed: Java is missing (no 'java' on PATH); install a JRE to get it")
         logger.warning("Java not found: METEOR is reported as null")
     elif gts:
-        from pycocoevalcap.meteor.meteor import Meteor
+        from pycocoevalcap.meteor.meteor import Meteor  # the eval extra, like the scorers above
 
         scorer = Meteor()
         try:

@@ -161,6 +161,7 @@ def hungarian_match(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray]) -> t
     Raises:
         ValueError: If any mask shape differs from the others.
     """
+    # scipy is the optional ``eval`` extra: only multi-referring scoring needs it.
     from scipy.optimize import linear_sum_assignment
 
     p = [np.asarray(m) != 0 for m in preds]
