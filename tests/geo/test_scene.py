@@ -23,7 +23,7 @@ from tests.geo._scenes import (  # noqa: E402
     write_scene,
 )
 from univlm.geo import GeoInputError  # noqa: E402
-from univlm.geo.scene import predict_scene, scene_from_masks  # noqa: E402
+from univlm.geo.run import predict_scene, scene_from_masks  # noqa: E402
 from univlm.geo.vector import read_gpkg_features  # noqa: E402
 from univlm.inference.result import Result  # noqa: E402  (up front: imported in a traced region, torch would count)
 

@@ -2,7 +2,7 @@
 
 Design choices:
 - A ``.tif`` upload with a CRS goes through :meth:`~univlm.inference.Predictor.predict_scene`
-  (:mod:`univlm.geo.scene`: tiles, scene-wide stretch, stitched boxes, label raster), not the
+  (:mod:`univlm.geo.run` and :mod:`univlm.geo.scene`: tiles, scene-wide stretch, stitched boxes, label raster), not the
   one-image path, so the downloads are georeferenced. Without the ``geo`` extra, or without a CRS,
   the file is an ordinary image.
 - The page shows a quicklook: bands read decimated (at most :data:`QUICKLOOK_SIDE` pixels a side)

@@ -11,7 +11,8 @@ Modules, one per role:
 - :mod:`univlm.geo.tiling`: the tile grid with halo-crop cores.
 - :mod:`univlm.geo.stitch`: box offsets and greedy non-maximum merging on intersection-over-smaller.
 - :mod:`univlm.geo.vector`: GeoJSON (RFC 7946) and GeoPackage writers.
-- :mod:`univlm.geo.scene`: :func:`predict_scene` and :class:`SceneResult`.
+- :mod:`univlm.geo.run`: :func:`predict_scene` (tiled inference, resumable) and :func:`scene_from_masks`.
+- :mod:`univlm.geo.scene`: :class:`SceneResult` (stitching, label GeoTIFF, vectors).
 """
 
 from __future__ import annotations

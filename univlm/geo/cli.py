@@ -136,7 +136,7 @@ def run_predict_scene(args: argparse.Namespace, prog: str, load_predictor: Calla
         predictor = load_predictor(args)
     except (OSError, ValueError) as exc:
         return _fail(prog, f"cannot load model from {args.model}: {exc}", 1)
-    from univlm.geo.scene import predict_scene
+    from univlm.geo.run import predict_scene
 
     try:
         scene = predict_scene(
@@ -208,7 +208,7 @@ def run_decode_georeference(args: argparse.Namespace, prog: str, masks: list[Any
         require_geo()
     except GeoDependencyError as exc:
         return _fail(prog, str(exc))
-    from univlm.geo.scene import scene_from_masks
+    from univlm.geo.run import scene_from_masks
 
     output = getattr(args, "out", None) or getattr(args, "output", None)
     if output and not str(output).lower().endswith((".tif", ".tiff")):

@@ -689,7 +689,7 @@ class Predictor:
     ) -> Any:
         """Answer one prompt on every tile of a GeoTIFF and stitch the answers (needs ``univlm[geo]``).
 
-        A thin wrapper of :func:`univlm.geo.scene.predict_scene`, imported here so the core install
+        A thin wrapper of :func:`univlm.geo.run.predict_scene`, imported here so the core install
         never needs rasterio.
 
         Args:
@@ -710,7 +710,7 @@ class Predictor:
         from univlm.geo import require_geo
 
         require_geo()
-        from univlm.geo.scene import predict_scene
+        from univlm.geo.run import predict_scene
 
         return predict_scene(self, path, prompt, tile=tile, overlap=overlap, **options)
 
