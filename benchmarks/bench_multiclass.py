@@ -33,6 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_gmoe import _fill_random  # noqa: E402
+
 from univlm.inference import Predictor  # noqa: E402
 from univlm.models import UniVLMForConditionalGeneration, UniVLMProcessor, get_preset, upcycle_to_gmoe  # noqa: E402
 
@@ -54,15 +58,7 @@ def build(tokenizer_dir: str | None, quick: bool, seed: int = 0) -> Predictor:
     torch.manual_seed(seed)
     with no_init_weights():  # allocate only; filled below (a full random init is slow at this size)
         model = UniVLMForConditionalGeneration(config).eval()
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.dim() > 1 or name.endswith("image_newline"):
-                param.normal_(0.0, 0.02, generator=gen)
-            elif "norm" in name and name.endswith("weight"):
-                param.fill_(1.0)
-            else:
-                param.zero_()
+    _fill_random(model, seed)
     model.tie_weights()
     resize_embeddings_for(model, tokenizer)
     upcycle_to_gmoe(model)

@@ -17,8 +17,9 @@ The everyday entry point is :class:`univlm.Predictor`::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from univlm._lazy import lazy_module_attributes
 
 __version__ = "0.1.0"
 
@@ -34,13 +35,4 @@ if TYPE_CHECKING:
     from univlm.inference import Predictor, Result
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # cache: later lookups skip this hook
-        return value
-    raise AttributeError(f"module 'univlm' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_module_attributes(__name__, _LAZY, globals())

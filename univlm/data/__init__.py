@@ -5,8 +5,7 @@ See docs/DATA.md for the record schema.
 
 from __future__ import annotations
 
-import importlib
-
+from univlm._lazy import lazy_module_attributes
 from univlm.data.schema import (
     Problem,
     RecordError,
@@ -27,10 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'univlm.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_module_attributes(__name__, _LAZY, globals())
 
 
 __all__ = [

@@ -7,8 +7,9 @@ loads the model stack on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from univlm._lazy import lazy_module_attributes
 
 # Public name -> defining module, imported on first attribute access.
 _LAZY: dict[str, str] = {
@@ -48,13 +49,4 @@ if TYPE_CHECKING:
     from univlm.inference.result import ClassMaskResult, Result, parse_answer
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # cache: later lookups skip this hook
-        return value
-    raise AttributeError(f"module 'univlm.inference' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_module_attributes(__name__, _LAZY, globals())
