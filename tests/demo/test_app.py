@@ -139,8 +139,15 @@ def _pick(page, task: str, text: str | None, uploads: dict[str, str]) -> None:
         expect(page.locator(f"#{slot}")).to_contain_text(Path(path).name)
     if text is not None:
         page.locator("#task-input").get_by_role("textbox").fill(text)
-        # The advanced box is what runs: wait until the picker has rebuilt it from the new input.
-        expect(page.locator("#prompt").get_by_role("textbox")).to_have_value(re.compile(re.escape(text.split(",")[-1].strip())))
+        # The advanced box is what runs: wait until the picker has rebuilt it from the new input, i.e.
+        # it holds exactly one prompt line per comma-separated item (segmentation) or one line, and
+        # the last line names the last item. Matching the item alone raced with the previous
+        # default ("building, road" holds "building" too).
+        items = [t.strip() for t in text.split(",")] if task == "segmentation" else [text.strip()]
+        lines = r"[^\n]*\n" * (len(items) - 1)
+        expect(page.locator("#prompt").get_by_role("textbox")).to_have_value(
+            re.compile(rf"^{lines}[^\n]*{re.escape(items[-1])}[^\n]*$")
+        )
 
 
 def _run(page, shot: Path) -> dict[str, str]:
