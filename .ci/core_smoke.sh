@@ -13,4 +13,7 @@ printf '[CAP] Describe the image.\n/exit\n' | univlm chat --model "$work/model" 
 univlm decode-mask examples/answer_seg.txt --size 64x64 -o "$work/mask.png"
 set +x
 test -s "$work/mask.png" || { echo "decode-mask wrote no mask" >&2; exit 1; }
+# Commands of an extra that is not installed stop with one line naming it.
+if univlm demo --model "$work/model" 2>"$work/demo.err"; then echo "univlm demo ran without gradio" >&2; exit 1; fi
+grep -q 'pip install univlm\[demo\]' "$work/demo.err" || { cat "$work/demo.err" >&2; exit 1; }
 echo "core smoke: predict, chat and decode-mask ran with no extras"
