@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pred_path = out / "predictions.jsonl"
         write_predictions(pred_path, rows)
         say(f"wrote {len(rows)} predictions to {pred_path}")
-        predictions = PredictionSet({(r["id"], r.get("label")): r["text"] for r in rows})
+        predictions = as_prediction_map(rows)  # keeps head masks (mask_decoder "head") with the text
     elif predictions.rejected and not predictions:
         print(
             f"{PROG}: error: no usable line in {args.predictions}: {predictions.problems[0]}", file=sys.stderr
