@@ -31,7 +31,12 @@ from univlm.cli._common import CommandParser, error_line, fail, guarded
 from univlm.data.schema import RecordError, read_jsonl
 from univlm.evaluation.ground_truth import ClassListError
 from univlm.evaluation.metrics.caption import JavaNotFoundError
-from univlm.evaluation.predictions import PredictionSet, as_prediction_map, read_predictions, write_predictions
+from univlm.evaluation.predictions import (
+    PredictionSet,
+    as_prediction_map,
+    read_predictions,
+    write_predictions,
+)
 from univlm.evaluation.registry import TaskSpecError, builtin_tasks, get_task
 from univlm.evaluation.report import results_markdown, write_results
 from univlm.evaluation.requests import Request, build_requests, generate
