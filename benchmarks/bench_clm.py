@@ -191,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=400)
     parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS))
     parser.add_argument("--log-every", type=int, default=0, help="print the training loss every N steps")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 30 steps, 10 val records")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.val = [0], 30, 10
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     from univlm.cli.synth import main as synth_main
     from univlm.training.collator import PaddingFreeCollator

@@ -17,7 +17,11 @@ side, it measures:
 - ``univlm fp32``: the G-MoE model (3 experts, one used) through univlm's decode loop;
 - ``univlm static``: the same with transformers' ``StaticCache``;
 - ``univlm bf16`` and ``univlm int8``: bfloat16 weights, and int8 weight-only with bf16 activations
-  (``Predictor(quantize="int8")``).
+  (``Predictor(quantize="int8")``);
+- ``univlm int4``: 4-bit group-wise weight-only (``Predictor(quantize="int4")``), dynamic cache, and
+  with ``--compile`` also static cache + ``torch.compile`` (``Predictor(quantize="int4",
+  cache="static", compile=True)``; compiling takes minutes on 2 cores, not counted in tok/s);
+- ``matvec int4``: the int4 kernel's own ceiling, one call per weight matrix.
 
 Each is timed as the best of ``--repeats`` runs of ``--steps`` greedy decode steps after an
 ``--prompt-tokens`` prefill. It prints tok/s, each as a share of the bound and of the matvec ceiling,
@@ -40,7 +44,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_gmoe import build_models  # noqa: E402
 
-from univlm.inference.acceleration import make_cache, quantize_int8_weight_only  # noqa: E402
+from univlm.inference.acceleration import (  # noqa: E402
+    Int4WeightOnlyLinear,
+    make_cache,
+    quantize_int4_weight_only,
+    quantize_int8_weight_only,
+)
 from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
 from univlm.models.conversion import llava_onevision_inputs  # noqa: E402
 
@@ -85,6 +94,20 @@ def matvec_tok_s(mats: list[torch.Tensor], repeats: int) -> float:
 
 
 @torch.no_grad()
+def matvec_int4_tok_s(model: torch.nn.Module, repeats: int) -> float:
+    """Tokens/s of one int4 kernel call per quantized layer of ``model`` (best of ``repeats``)."""
+    layers = [m for m in model.modules() if isinstance(m, Int4WeightOnlyLinear)]
+    inputs = {m.in_features: torch.ones(1, m.in_features, dtype=torch.bfloat16) for m in layers}
+    best = float("inf")
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for m in layers:
+            torch.ops.aten._weight_int4pack_mm_for_cpu(inputs[m.in_features], m.weight_int4, m.group_size, m.scales_and_zeros)
+        best = min(best, time.perf_counter() - start)
+    return 1.0 / best
+
+
+@torch.no_grad()
 def decode_tok_s(model, prefill: dict, extra: dict, steps: int, repeats: int, cache_kind: str = "dynamic"):
     """Best tok/s over ``repeats`` runs of ``steps`` greedy steps after a prefill; also the tokens."""
     best, tokens = float("inf"), []
@@ -110,6 +133,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--group-size", type=int, default=64, help="int4 group size (default 64)")
+    parser.add_argument("--compile", action="store_true", help="also time int4 + static cache + torch.compile")
     parser.add_argument("--quick", action="store_true", help="4-layer towers, 64-token prompt, 8 steps")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -137,9 +162,25 @@ def main(argv=None) -> int:
     del stock
     low = copy.deepcopy(gmoe).to(torch.bfloat16)
     rows.append(("univlm bf16", decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)[0]))
+    int4 = copy.deepcopy(low)
     quantize_int8_weight_only(low)
     int8_tps, int8_tokens = decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
     rows.append(("univlm int8 weight-only", int8_tps))
+    del low
+    quantize_int4_weight_only(int4, group_size=args.group_size)
+    rows.append((f"matvec int4/g{args.group_size}", matvec_int4_tok_s(int4, args.repeats)))
+    int4_tps, int4_tokens = decode_tok_s(int4, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
+    rows.append((f"univlm int4/g{args.group_size}", int4_tps))
+    compiled_tokens = None
+    if args.compile:
+        int4.forward = torch.compile(int4.forward, dynamic=False)
+        start = time.perf_counter()
+        decode_tok_s(int4, {"input_ids": ids, **routing}, routing, 2, 0, cache_kind="static")  # compile
+        print(f"torch.compile warm-up: {time.perf_counter() - start:.0f} s", flush=True)
+        comp_tps, compiled_tokens = decode_tok_s(
+            int4, {"input_ids": ids, **routing}, routing, args.steps, args.repeats, cache_kind="static"
+        )
+        rows.append((f"univlm int4/g{args.group_size} static+compile", comp_tps))
 
     print(
         f"threads {torch.get_num_threads()}, prompt {args.prompt_tokens} tokens, {args.steps} steps, "
@@ -152,7 +193,12 @@ def main(argv=None) -> int:
         print(f"{name:<28}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}")
     print(f"univlm fp32 / stock fp32: {ours_tps / stock_tps:.3f}; int8 / fp32: {int8_tps / ours_tps:.2f}x")
     print(f"identical greedy tokens: univlm vs stock {ours_tokens == stock_tokens}, static vs dynamic {static_tokens == ours_tokens}")
-    print(f"int8 tokens equal to fp32 on {sum(a == b for a, b in zip(int8_tokens, ours_tokens))}/{len(ours_tokens)} steps")
+    for name, toks in (("int8", int8_tokens), ("int4", int4_tokens), ("int4 compiled", compiled_tokens)):
+        if toks is not None:
+            print(f"{name} tokens equal to fp32 on {sum(a == b for a, b in zip(toks, ours_tokens))}/{len(ours_tokens)} steps")
+    if compiled_tokens is not None:
+        print(f"int4 compiled tokens equal to int4 eager: {compiled_tokens == int4_tokens}")
+    print(f"int4 / fp32: {int4_tps / ours_tps:.2f}x")
     return 0
 
 

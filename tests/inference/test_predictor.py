@@ -212,8 +212,20 @@ def test_int8_weight_only_quantizes_the_language_model(model_dir, image):
     assert quantized.info()["dtype"] == "bfloat16"
 
 
+def test_int4_weight_only_answers_through_the_grammar(model_dir, image):
+    from univlm.inference.acceleration import Int4WeightOnlyLinear
+
+    quantized = Predictor.from_pretrained(model_dir, grid=8, quantize="int4")
+    layers = [m for m in quantized.model.modules() if isinstance(m, Int4WeightOnlyLinear)]
+    assert layers and all(m.weight_int4.dtype == torch.uint8 for m in layers)
+    assert not any(isinstance(m, torch.nn.Linear) for m in quantized.model.model.language_model.modules())
+    result = quantized.predict(image, SEG)
+    assert result.stats["complete"] and result.masks
+    assert quantized.info()["quantize"] == "int4"
+
+
 def test_unknown_decode_options_are_refused(predictor):
     with pytest.raises(ValueError, match="quantize must be one of"):
-        Predictor(predictor.model, predictor.processor, quantize="int4")
+        Predictor(predictor.model, predictor.processor, quantize="int3")
     with pytest.raises(ValueError, match="cache must be one of"):
         Predictor(predictor.model, predictor.processor, cache="paged")

@@ -51,9 +51,10 @@ def _losses(out) -> dict[int, float]:
 
 @pytest.fixture(scope="module")
 def stage1_out(data_root, tmp_path_factory):
-    """A 4-step stage-1 run with end-of-run scoring on one val record per task."""
+    """A 4-step stage-1 run scored on two val records per task, its untrained baseline on one."""
     out = tmp_path_factory.mktemp("stage1")
-    argv = _args(data_root, out, 4, "--evaluate", "true", "--eval_limit", "1", "--eval_tasks", "CLS", "VG")
+    argv = _args(data_root, out, 4, "--evaluate", "true", "--eval_limit", "2", "--eval_tasks", "CLS", "VG",
+                 "--eval_baseline", "true", "--eval_baseline_limit", "1")  # fmt: skip
     assert _recipe("stage1_sft").main(argv + ["--eval_max_mask_tokens", "24"]) == 0
     return out
 
@@ -79,6 +80,18 @@ def test_stage1_trains_saves_and_scores(stage1_out, capsys):
     # The two scored tasks have a figure (an untrained model may score 0, never None); the others do not.
     assert isinstance(scores["CLS accuracy"], float) and isinstance(scores["VG acc@0.5"], float)
     assert scores["SEG mIoU"] is None and scores["VQA accuracy"] is None
+    baseline = json.loads((stage1_out / "val_scores.json").read_text())["untrained_baseline"]
+    assert isinstance(baseline["CLS accuracy"], float) and baseline["SEG mIoU"] is None
+
+
+def test_report_names_the_baseline_record_count():
+    from univlm.training.pipeline import format_report
+
+    result = {"output_dir": "o", "num_trainable": 1, "headline": {"CLS accuracy": 1.0},
+              "baseline_headline": {"CLS accuracy": 0.0}, "baseline_limit": 50}  # fmt: skip
+    text = format_report(result)
+    assert "untrained baseline, first 50 records per task, in brackets" in text
+    assert "CLS accuracy  1.000  [0.000]" in text
 
 
 def test_resume_of_a_finished_run_has_nothing_to_do(stage1_out, capsys):

@@ -3,6 +3,7 @@ errors naming the field and its source; shipped YAMLs parse; progress bars only 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,29 @@ def test_accelerate_configs_load(name):
     assert data["compute_environment"] == "LOCAL_MACHINE"
     cfg = ClusterConfig.from_yaml_file(RECIPES / "accelerate" / f"{name}.yaml")
     assert cfg.num_processes >= 1
+
+
+def test_num_threads_auto_counts_the_idle_cores():
+    from univlm.training.pipeline import resolve_num_threads
+
+    assert resolve_num_threads(None) is None
+    assert resolve_num_threads(3) == 3 and resolve_num_threads("2") == 2
+    assert resolve_num_threads("auto", cpu_count=2, busy=0.2) == 2  # idle machine: both cores
+    assert resolve_num_threads("auto", cpu_count=2, busy=1.0) == 1  # one core taken: do not compete
+    assert resolve_num_threads("auto", cpu_count=2, busy=7.5) == 1  # oversubscribed: never below 1
+    assert resolve_num_threads("AUTO", cpu_count=8, busy=2.6) == 5
+    assert 1 <= resolve_num_threads("auto") <= (os.cpu_count() or 1)  # sampled from this machine
+    for bad in ("0", "-1", "many", 0):
+        with pytest.raises(ValueError, match="num_threads must be a positive integer, 'auto' or null"):
+            resolve_num_threads(bad)
+
+
+def test_num_threads_parses_from_yaml_and_the_command_line(tmp_path):
+    from univlm.training.pipeline import resolve_num_threads
+
+    path = tmp_path / "c.yaml"
+    path.write_text("num_threads: 1\n")
+    args, _ = parse_args([f"--config={path}"], prog="t")
+    assert resolve_num_threads(args.num_threads) == 1
+    args, _ = parse_args([f"--config={path}", "--num_threads", "auto"], prog="t")
+    assert args.num_threads == "auto"

@@ -84,8 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="torch device for generation (default: accelerate's device)")
     p.add_argument("--dtype", choices=DTYPES, help="model dtype for generation")
     p.add_argument(
-        "--quantize", choices=("none", "int8"), default="none",
-        help="int8: int8 weight-only language model, bf16 activations (docs/INFERENCE.md)",
+        "--quantize", choices=("none", "int8", "int4"), default="none",
+        help="weight-only language model with bf16 activations: int8, or int4 (CPU only, fastest; docs/INFERENCE.md)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no informational lines")
     p.add_argument("--json", action="store_true", help="print the results as one JSON document on stdout")

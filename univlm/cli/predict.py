@@ -43,8 +43,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--dtype", choices=("float32", "bfloat16", "float16"), help="default: bf16 on CUDA, fp32 on CPU"
     )
     parser.add_argument(
-        "--quantize", choices=("none", "int8"), default="none",
-        help="int8: int8 weight-only language model, bf16 activations (fastest on CPU; docs/INFERENCE.md)",
+        "--quantize", choices=("none", "int8", "int4"), default="none",
+        help="weight-only language model with bf16 activations: int8, or int4 (CPU only, fastest; docs/INFERENCE.md)",
     )
     parser.add_argument(
         "--cache", choices=("dynamic", "static"), default="dynamic", help="KV cache kind (default dynamic)"

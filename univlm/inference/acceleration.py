@@ -14,6 +14,18 @@ Design choices and sources:
   path). The vision tower and projector stay in bfloat16: they run once per image, at prefill.
   Outputs are close to, not identical with, fp32; ``docs/INFERENCE.md`` lists the effect on the
   default model's validation figures.
+- **int4 weight-only** (``quantize="int4"``, CPU): the same layers with 4-bit weights in groups of
+  ``group_size`` input channels (default 64), asymmetric with one bf16 scale and zero point per group,
+  as GPT-Fast and torchao's ``Int4WeightOnlyConfig`` quantize them (``q = round((w - min) / s)`` in
+  0..15, ``w ~ (q - 8) * s + zero``). PyTorch's own CPU kernel
+  ``torch.ops.aten._weight_int4pack_mm_for_cpu`` reads the packed nibbles directly: 8x fewer bytes
+  than fp32. Its fast path needs bf16 activations (fp32 activations measured 25x slower). A layer
+  whose shape the kernel cannot take (output features not a multiple of 16, input features not a
+  multiple of the group size) falls back to int8 (input features a multiple of 16) or else stays a
+  bf16 ``nn.Linear``; the log says how many did.
+- **single-expert fast path** (always on at inference): when a whole batch routes to one expert,
+  each G-MoE layer calls that expert directly (``modeling_univlm.GMoEMLP``), with no gather, no
+  device sync and no calls on empty slices, so a G-MoE decode step costs what a dense one does.
 - **static KV cache** (``cache="static"``): transformers' ``StaticCache``, preallocated for the
   prompt plus the answer budget, so no tensor grows or is reallocated per token.
 - **torch.compile** (``compile=True``): compiles the model's forward once per input shape (first
@@ -30,9 +42,19 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CACHE_KINDS", "QUANTIZE_KINDS", "Int8WeightOnlyLinear", "make_cache", "quantize_int8_weight_only"]
+__all__ = [
+    "CACHE_KINDS",
+    "QUANTIZE_KINDS",
+    "Int4WeightOnlyLinear",
+    "Int8WeightOnlyLinear",
+    "make_cache",
+    "quantize_int4_weight_only",
+    "quantize_int8_weight_only",
+    "quantize_weight_only",
+]
 
-QUANTIZE_KINDS = ("none", "int8")
+QUANTIZE_KINDS = ("none", "int8", "int4")
+INT4_GROUP_SIZES = (32, 64, 128, 256)
 CACHE_KINDS = ("dynamic", "static")
 
 
@@ -46,6 +68,9 @@ class Int8WeightOnlyLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, compute_dtype: torch.dtype = torch.bfloat16) -> None:
         super().__init__()
+        if not self.fits(linear):
+            # The kernel does not check this itself: it crashes the process.
+            raise ValueError(f"int8 needs in_features % 16 == 0, got {linear.in_features}")
         weight = linear.weight.detach().float()  # (N, K)
         scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127.0  # (N,)
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -54,6 +79,11 @@ class Int8WeightOnlyLinear(nn.Module):
         self.register_buffer("scale", scale.to(compute_dtype))
         bias = linear.bias.detach().to(compute_dtype) if linear.bias is not None else None
         self.register_buffer("bias", bias)
+
+    @staticmethod
+    def fits(linear: nn.Linear) -> bool:
+        """Whether the kernel takes this layer: in_features % 16 == 0."""
+        return linear.in_features % 16 == 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -67,11 +97,141 @@ class Int8WeightOnlyLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, weights=int8"
 
 
+class Int4WeightOnlyLinear(nn.Module):
+    """``nn.Linear`` with group-wise asymmetric 4-bit weights, for PyTorch's CPU int4 kernel.
+
+    Args:
+        linear: The layer to quantize (its weight is read once and not kept).
+        group_size: Input channels sharing one scale and zero point (32, 64, 128 or 256).
+
+    Raises:
+        ValueError: If the layer's shape does not suit the kernel (see :meth:`fits`).
+    """
+
+    def __init__(self, linear: nn.Linear, group_size: int = 64) -> None:
+        super().__init__()
+        if not self.fits(linear, group_size):
+            raise ValueError(
+                f"int4 needs out_features % 16 == 0 and in_features % group_size == 0, got "
+                f"({linear.out_features}, {linear.in_features}) with group_size {group_size}"
+            )
+        n, k = linear.out_features, linear.in_features
+        weight = linear.weight.detach().float()  # (N, K)
+        groups = weight.reshape(n, k // group_size, group_size)  # (N, K/g, g)
+        low, high = groups.amin(dim=-1, keepdim=True), groups.amax(dim=-1, keepdim=True)  # (N, K/g, 1)
+        scale = (high - low).clamp(min=1e-6) / 15.0
+        zero = low + 8.0 * scale  # the kernel dequantizes (q - 8) * scale + zero
+        q = torch.round((groups - low) / scale).clamp(0, 15).to(torch.int32).reshape(n, k)  # (N, K)
+        self.in_features, self.out_features, self.group_size = k, n, group_size
+        self.register_buffer("weight_int4", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))  # (N, K/2)
+        scales_zeros = torch.cat([scale, zero], dim=-1).transpose(0, 1).contiguous()  # (K/g, N, 2)
+        self.register_buffer("scales_and_zeros", scales_zeros.to(torch.bfloat16))
+        bias = linear.bias.detach().to(torch.bfloat16) if linear.bias is not None else None
+        self.register_buffer("bias", bias)
+
+    @staticmethod
+    def fits(linear: nn.Linear, group_size: int) -> bool:
+        """Whether the CPU kernel takes this layer: out_features % 16 == 0, in_features % group_size == 0."""
+        return linear.out_features % 16 == 0 and linear.in_features % group_size == 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16)  # (B*T, K)
+        out = torch.ops.aten._weight_int4pack_mm_for_cpu(
+            flat, self.weight_int4, self.group_size, self.scales_and_zeros
+        )  # (B*T, N)
+        if self.bias is not None:
+            out = out + self.bias
+        return out.reshape(*shape[:-1], self.out_features)  # (..., N)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, weights=int4/g{self.group_size}"
+
+
+def _language_linears(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The ``nn.Linear`` layers of the language model and LM head, by qualified name."""
+    roots = [name for name, _ in model.named_modules() if name.endswith("language_model") or name == "lm_head"]
+    if not roots:
+        raise ValueError("model has no 'language_model' or 'lm_head' module to quantize")
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and any(name == r or name.startswith(r + ".") for r in roots)
+    ]
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
+
+
+def quantize_int4_weight_only(model: nn.Module, group_size: int = 64) -> tuple[int, int]:
+    """Replace the language model's and LM head's linears by :class:`Int4WeightOnlyLinear` (CPU).
+
+    The whole model is first cast to bfloat16 (the kernel's activation dtype). Layers the kernel
+    cannot take are quantized to int8 instead.
+
+    Args:
+        model: A univlm (or LLaVA-OneVision) model for inference, on the CPU.
+        group_size: Input channels per scale and zero point: 32, 64, 128 or 256.
+
+    Returns:
+        ``(int4 layers, int8 fallback layers)``; layers neither kernel takes stay bf16 linears.
+
+    Raises:
+        ValueError: If the model is not on the CPU, ``group_size`` is not supported, or the model has
+            no language model.
+    """
+    if group_size not in INT4_GROUP_SIZES:
+        raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
+    device = next(model.parameters()).device
+    if device.type != "cpu":
+        raise ValueError(
+            f"int4 weight-only runs on the CPU kernel; the model is on {device}. On a GPU use bfloat16 or "
+            "quantize='int8'"
+        )
+    model.to(torch.bfloat16)
+    counts = [0, 0, 0]
+    for name, module in _language_linears(model):
+        if Int4WeightOnlyLinear.fits(module, group_size):
+            _replace(model, name, Int4WeightOnlyLinear(module, group_size))
+            counts[0] += 1
+        elif Int8WeightOnlyLinear.fits(module):
+            _replace(model, name, Int8WeightOnlyLinear(module, torch.bfloat16))
+            counts[1] += 1
+        else:
+            counts[2] += 1  # stays a bf16 nn.Linear
+    logger.info(
+        "int4 weight-only (group %d): %d linear layers; by shape, %d as int8 and %d left in bf16",
+        group_size, *counts,
+    )  # fmt: skip
+    return counts[0], counts[1]
+
+
+def quantize_weight_only(model: nn.Module, kind: str) -> None:
+    """Apply the weight-only quantization ``kind`` (one of :data:`QUANTIZE_KINDS`) in place.
+
+    Args:
+        model: The model to quantize.
+        kind: ``"none"``, ``"int8"`` or ``"int4"``.
+
+    Raises:
+        ValueError: If ``kind`` is unknown, or as the chosen quantizer raises.
+    """
+    if kind not in QUANTIZE_KINDS:
+        raise ValueError(f"quantize must be one of {QUANTIZE_KINDS}, got {kind!r}")
+    if kind == "int8":
+        quantize_int8_weight_only(model)
+    elif kind == "int4":
+        quantize_int4_weight_only(model)
+
+
 def quantize_int8_weight_only(model: nn.Module, compute_dtype: torch.dtype = torch.bfloat16) -> int:
     """Replace the language model's and LM head's ``nn.Linear`` layers by :class:`Int8WeightOnlyLinear`.
 
     The whole model is first cast to ``compute_dtype``. Tied input embeddings stay untouched (they
-    are gathered, not multiplied).
+    are gathered, not multiplied). A layer whose input features are not a multiple of 16 (the
+    kernel's requirement) stays an ``nn.Linear`` in ``compute_dtype``.
 
     Args:
         model: A univlm (or LLaVA-OneVision) model for inference.
@@ -84,17 +244,11 @@ def quantize_int8_weight_only(model: nn.Module, compute_dtype: torch.dtype = tor
         ValueError: If the model has no language model to quantize.
     """
     model.to(compute_dtype)
-    roots = [name for name, _ in model.named_modules() if name.endswith("language_model") or name == "lm_head"]
-    if not roots:
-        raise ValueError("model has no 'language_model' or 'lm_head' module to quantize")
     replaced = 0
-    for name, module in list(model.named_modules()):
-        if not isinstance(module, nn.Linear) or not any(name == r or name.startswith(r + ".") for r in roots):
-            continue
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8WeightOnlyLinear(module, compute_dtype))
-        replaced += 1
+    for name, module in _language_linears(model):
+        if Int8WeightOnlyLinear.fits(module):  # otherwise it stays an nn.Linear in compute_dtype
+            _replace(model, name, Int8WeightOnlyLinear(module, compute_dtype))
+            replaced += 1
     logger.info("int8 weight-only: %d linear layers quantized, activations in %s", replaced, compute_dtype)
     return replaced
 

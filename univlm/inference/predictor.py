@@ -32,7 +32,7 @@ from typing import Any
 from univlm.codecs.masks import BACKGROUND, DEFAULT_GRID
 from univlm.data.templates import image_prefix
 from univlm.imaging import load_image
-from univlm.inference.acceleration import CACHE_KINDS, QUANTIZE_KINDS, make_cache, quantize_int8_weight_only
+from univlm.inference.acceleration import CACHE_KINDS, QUANTIZE_KINDS, make_cache, quantize_weight_only
 from univlm.inference.decoding import constrained_decode
 from univlm.inference.grammars import BoxGrammar, Grammar, GrammarError, MaskGrammar, MaskTokenGrammar
 from univlm.inference.logits_processor import GrammarLogitsProcessor
@@ -80,8 +80,8 @@ class Predictor(MultiPromptMixin):
         grid: Mask grid side G the model was trained with.
         max_new_tokens: Default budget for unconstrained answers (constrained answers default to
             their grammar's worst case, so they always complete).
-        quantize: ``"none"`` or ``"int8"``: int8 weight-only language model with bfloat16
-            activations, 4x fewer bytes per decoded token than fp32
+        quantize: ``"none"``, ``"int8"`` or ``"int4"`` (CPU): weight-only language model with
+            bfloat16 activations, 4x / 8x fewer bytes per decoded token than fp32
             (:mod:`univlm.inference.acceleration`).
         cache: ``"dynamic"`` (default) or ``"static"``: transformers' preallocated ``StaticCache``
             for :meth:`predict`.
@@ -114,8 +114,8 @@ class Predictor(MultiPromptMixin):
             dtype = getattr(torch, dtype)
         if device is not None or dtype is not None:
             model = model.to(device=device, dtype=dtype)
-        if quantize == "int8":
-            quantize_int8_weight_only(model)
+        if quantize != "none":
+            quantize_weight_only(model, quantize)
             dtype = torch.bfloat16
         first = next(model.parameters())
         self.device = first.device

@@ -152,16 +152,19 @@ class GMoEMLP(nn.Module):
         """Build a G-MoE FFN whose experts are exact copies of the dense ``mlp`` (upcycling)."""
         return cls(mlp.config, num_experts, [copy.deepcopy(mlp) for _ in range(num_experts)])
 
-    def forward(self, hidden_states: torch.Tensor, expert_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden_states: torch.Tensor, expert_ids: torch.Tensor | int) -> torch.Tensor:
         """Run every token through the expert it is routed to.
 
         Args:
             hidden_states: ``(B, T, D)`` normalised hidden states.
-            expert_ids: ``(B,)`` one expert per sample, or ``(B, T)`` one per token.
+            expert_ids: ``(B,)`` one expert per sample, ``(B, T)`` one per token, or an ``int``: one
+                expert for every token (the inference fast path; the other experts are not called).
 
         Returns:
             ``(B, T, D)`` FFN outputs.
         """
+        if isinstance(expert_ids, int):
+            return self.experts[expert_ids](hidden_states)  # (B, T, D)
         batch, seq_len, dim = hidden_states.shape
         if expert_ids.dim() == 1:
             expert_ids = expert_ids[:, None].expand(batch, seq_len)  # (B, T)
@@ -429,6 +432,11 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
                 )
                 expert_ids = torch.full((batch,), self.config.expert_id(self.config.default_expert))
             expert_ids = _check_expert_ids(expert_ids, batch, seq_len, self.config.num_experts, ref.device)
+            if not torch.is_grad_enabled() and expert_ids.numel() and bool((expert_ids == expert_ids.view(-1)[0]).all()):
+                # Inference with one expert for the whole batch (what the predictor's expert grouping
+                # produces): each layer calls that expert directly, with no per-layer gather or sync.
+                # Training keeps the tensor path, which holds every expert in the autograd graph.
+                expert_ids = int(expert_ids.view(-1)[0])
             kwargs["expert_ids"] = expert_ids
         settings = self.config.mask_head_settings
         captured: list[tuple[torch.Tensor, ...]] = []

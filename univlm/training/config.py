@@ -100,9 +100,12 @@ class UniVLMArguments:
     loss_weighting: Literal["token", "square", "sample"] = _arg(
         "token", "How answers of different lengths share the loss: token mean, square (InternVL 2.5), sample."
     )
-    # The tiny model's matrices are so small that a second thread gains little, while an oversubscribed
-    # CPU makes OpenMP threads spin (measured 16x slower).
-    num_threads: int | None = _arg(None, "CPU intra-op threads (null = torch's default).")
+    # On an idle CPU a second thread gives the tiny model about 1.5x the steps per second, but on an
+    # oversubscribed CPU OpenMP threads spin (measured 16x slower): "auto" counts the idle cores.
+    num_threads: str | None = _arg(
+        None, "CPU intra-op threads: a number, 'auto' (the cores the load average leaves idle, at least 1), "
+        "or null (torch's default).",
+    )
     resume: bool = _arg(
         False, "Continue from the latest complete checkpoint in output_dir (a finished run has nothing to do)."
     )
@@ -111,6 +114,9 @@ class UniVLMArguments:
     eval_limit: int | None = _arg(None, "At most this many val records per task (null = all).")
     eval_tasks: list[str] | None = _arg(None, "Tasks to score, e.g. --eval_tasks CLS VG (null = all present).")
     eval_baseline: bool = _arg(False, "Stage 1: also score the untrained model first.")
+    eval_baseline_limit: int | None = _arg(
+        None, "At most this many val records per task for the untrained model (null = eval_limit)."
+    )
     eval_max_new_tokens: int = _arg(32, "Token budget of free-form answers when scoring.")
     eval_max_mask_tokens: int = _arg(320, "Token budget of box and mask answers when scoring.")
     eval_batch_size: int = _arg(8, "Prompts per generation batch when scoring.")

@@ -167,12 +167,22 @@ def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def evaluate_val(model, processor, args: UniVLMArguments, root: Path, progress: bool = False) -> dict[str, Any]:
+def evaluate_val(
+    model, processor, args: UniVLMArguments, root: Path, progress: bool = False, limit: int | None = None
+) -> dict[str, Any]:
     """Generate answers for the val split and score them with :func:`univlm.evaluation.runner.evaluate_model`.
 
     Free-form answers are short; boxes and masks follow a grammar whose worst case (an untrained model
     writing 24 one-cell runs per row) is thousands of tokens, so each group gets its own token budget
     (``eval_max_new_tokens``, ``eval_max_mask_tokens``).
+
+    Args:
+        model: The model to score.
+        processor: Its processor.
+        args: The run's arguments (val file, tasks, budgets, batch size).
+        root: The data root.
+        progress: Show a progress bar.
+        limit: Records per task (None = ``args.eval_limit``).
 
     Returns:
         The merged result dict of both groups ({} when there is no val split).
@@ -201,7 +211,7 @@ def evaluate_val(model, processor, args: UniVLMArguments, root: Path, progress: 
                 records,
                 root,
                 tasks=tasks,
-                limit=args.eval_limit,
+                limit=args.eval_limit if limit is None else limit,
                 batch_size=args.eval_batch_size,
                 progress=progress,
                 max_new_tokens=budget,
@@ -230,6 +240,57 @@ def _build_model(args: UniVLMArguments, training_args: UniVLMSFTConfig, records:
     return model, processor, sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _busy_cores(interval: float = 0.5) -> float | None:
+    """How many cores other processes keep busy now (from /proc/stat over ``interval`` s), or None."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        return sum(values), values[3] + (values[4] if len(values) > 4 else 0)  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
+
+
+def resolve_num_threads(value: int | str | None, cpu_count: int | None = None, busy: float | None = None) -> int | None:
+    """The intra-op thread count a ``num_threads`` setting asks for.
+
+    Args:
+        value: None (torch's default), a positive number (or its string), or ``"auto"``: the cores
+            other processes leave idle right now, at least 1. (Threads competing with other
+            processes for every core make OpenMP spin instead of work; the 1-minute load average
+            would still count a run that just ended, so the CPU's use is sampled for 0.5 s.)
+        cpu_count: Cores this process may use (default: its CPU affinity).
+        busy: Cores busy with other work (default: sampled from /proc/stat, else the load average).
+
+    Returns:
+        The thread count, or None to keep torch's default.
+
+    Raises:
+        ValueError: If ``value`` is neither None, a positive integer nor ``"auto"``.
+    """
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text == "auto":
+        if cpu_count is None:
+            cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if busy is None:
+            busy = _busy_cores()
+        if busy is None:
+            busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        return max(1, min(cpu_count, round(cpu_count - busy)))
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise ValueError(f"num_threads must be a positive integer, 'auto' or null, got {value!r}")
+
+
 def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]:
     """Run one training stage end to end.
 
@@ -255,8 +316,10 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
             logger.info("--resume: %s finished at step %s; nothing to do", output_dir, done.get("global_step"))
             return {"output_dir": str(output_dir), "nothing_to_do": True, "global_step": done.get("global_step"),
                     "wall_time_s": round(time.perf_counter() - start, 1)}  # fmt: skip
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
+    threads = resolve_num_threads(args.num_threads)
+    if threads:
+        torch.set_num_threads(threads)
+        logger.info("CPU threads: %d (num_threads: %s)", threads, args.num_threads)
     root = ensure_data(args, seed=training_args.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     records, report = load_training_records(
@@ -270,7 +333,7 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
     progress = not training_args.disable_tqdm
     baseline = None
     if args.eval_baseline and args.evaluate and args.stage == 1 and resume_from is None:
-        baseline = headline(evaluate_val(model, processor, args, root, progress))
+        baseline = headline(evaluate_val(model, processor, args, root, progress, limit=args.eval_baseline_limit))
         model.train()
     encoder = RecordEncoder(processor, cache=args.cache_encoded, config=model.config, root=root)
     records = encode_and_filter(
@@ -335,6 +398,7 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
         result["headline"] = headline(metrics)
     if baseline is not None:
         result["baseline_headline"] = baseline
+        result["baseline_limit"] = args.eval_limit if args.eval_baseline_limit is None else args.eval_baseline_limit
     if "headline" in result:
         write_json_atomic(output_dir / "val_scores.json", {"val": result["headline"], "untrained_baseline": baseline})
     result["wall_time_s"] = round(time.perf_counter() - start, 1)
@@ -360,7 +424,11 @@ def format_report(result: dict[str, Any]) -> str:
         lines += [f"  {b}" for b in result["bad_records"]]
     if "headline" in result:
         base = result.get("baseline_headline") or {}
-        lines.append("val scores" + (" (untrained baseline in brackets):" if base else ":"))
+        per_task = result.get("baseline_limit")
+        note = f" (untrained baseline, first {per_task} records per task, in brackets):" if per_task else (
+            " (untrained baseline in brackets):"
+        )
+        lines.append("val scores" + (note if base else ":"))
         for label, value in result["headline"].items():
             text = "n/a" if value is None else f"{value:.3f}"
             if base:
