@@ -104,6 +104,9 @@ def test_decode_speed_flags(model_dir, image_path, capsys):
     assert main([*argv, "--quantize", "int8", "--cache", "static"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["boxes"]) == 1 and data["constrained"] is True
+    assert main([*argv, "--quantize", "int4"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["boxes"]) == 1 and data["constrained"] is True
     with pytest.raises(SystemExit) as exc:
-        main([*argv, "--quantize", "int4"])
+        main([*argv, "--quantize", "int3"])
     assert exc.value.code == 2

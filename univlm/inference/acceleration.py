@@ -29,7 +29,8 @@ Design choices and sources:
 - **static KV cache** (``cache="static"``): transformers' ``StaticCache``, preallocated for the
   prompt plus the answer budget, so no tensor grows or is reallocated per token.
 - **torch.compile** (``compile=True``): compiles the model's forward once per input shape (first
-  calls are slow; worthwhile for long sessions). Needs a C++ compiler on CPU.
+  calls are slow). Needs a C++ compiler on CPU; on a 2-core CPU it measured no gain over eager int4
+  with the static cache (docs/INFERENCE.md), so it is for GPUs and long sessions.
 """
 
 from __future__ import annotations
