@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_clm.py                 # 3 ways x 3 seeds, ~10 min on 2 cores
+    python benchmarks/bench_clm.py                 # 3 ways x 3 seeds, 400 steps: ~40 min on one core
     python benchmarks/bench_clm.py --quick         # 1 seed, fewer steps: a smoke run
 
 Data: ``univlm synth`` multi-referring records (``mref``: 1-3 instances per image, each with its own
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="a univlm synth dataset (default: generate one)")
     parser.add_argument("--scenes", type=int, default=600, help="scenes to generate (default 600)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--steps", type=int, default=400, help="training steps per way (below ~300 the head is all background)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--val", type=int, default=40, help="validation records scored per run")
