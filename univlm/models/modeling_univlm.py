@@ -255,8 +255,13 @@ def _check_expert_ids(
     seq_len: int,
     num_experts: int,
     device: torch.device,
-) -> torch.Tensor:
-    """Validate routing ids once per forward and return them as a long tensor on ``device``."""
+    collapse_single: bool = False,
+) -> torch.Tensor | int:
+    """Validate routing ids once per forward and return them as a long tensor on ``device``.
+
+    With ``collapse_single`` (inference), ids that all name one expert come back as that ``int``, so
+    each G-MoE layer calls the expert directly (:meth:`GMoEMLP.forward`).
+    """
     expert_ids = torch.as_tensor(expert_ids, device=device)
     if expert_ids.dtype.is_floating_point or expert_ids.dtype == torch.bool:
         raise ValueError(f"expert_ids must be an integer tensor, got dtype {expert_ids.dtype}")
@@ -271,12 +276,12 @@ def _check_expert_ids(
         raise ValueError(
             f"expert_ids has shape {tuple(expert_ids.shape)}, expected ({batch},) or ({batch}, {seq_len})"
         )
-    if expert_ids.numel() and (int(expert_ids.min()) < 0 or int(expert_ids.max()) >= num_experts):
-        raise ValueError(
-            f"expert_ids must lie in [0, {num_experts}), got values in "
-            f"[{int(expert_ids.min())}, {int(expert_ids.max())}]"
-        )
-    return expert_ids
+    if not expert_ids.numel():
+        return expert_ids
+    low, high = int(expert_ids.min()), int(expert_ids.max())
+    if low < 0 or high >= num_experts:
+        raise ValueError(f"expert_ids must lie in [0, {num_experts}), got values in [{low}, {high}]")
+    return low if collapse_single and low == high else expert_ids
 
 
 class UniVLMPreTrainedModel(LlavaOnevisionPreTrainedModel):
@@ -431,13 +436,13 @@ class UniVLMModel(UniVLMPreTrainedModel, LlavaOnevisionModel):
                     self.config.default_expert,
                 )
                 expert_ids = torch.full((batch,), self.config.expert_id(self.config.default_expert))
-            expert_ids = _check_expert_ids(expert_ids, batch, seq_len, self.config.num_experts, ref.device)
-            if not torch.is_grad_enabled() and expert_ids.numel() and bool((expert_ids == expert_ids.view(-1)[0]).all()):
-                # Inference with one expert for the whole batch (what the predictor's expert grouping
-                # produces): each layer calls that expert directly, with no per-layer gather or sync.
-                # Training keeps the tensor path, which holds every expert in the autograd graph.
-                expert_ids = int(expert_ids.view(-1)[0])
-            kwargs["expert_ids"] = expert_ids
+            # At inference a batch on one expert (what the predictor's expert grouping produces) becomes
+            # an int: each layer calls that expert directly, with no per-layer gather or sync. Training
+            # keeps the tensor path, which holds every expert in the autograd graph.
+            kwargs["expert_ids"] = _check_expert_ids(
+                expert_ids, batch, seq_len, self.config.num_experts, ref.device,
+                collapse_single=not torch.is_grad_enabled(),
+            )  # fmt: skip
         settings = self.config.mask_head_settings
         captured: list[tuple[torch.Tensor, ...]] = []
         handle = None

@@ -103,8 +103,8 @@ class UniVLMArguments:
     # On an idle CPU a second thread gives the tiny model about 1.5x the steps per second, but on an
     # oversubscribed CPU OpenMP threads spin (measured 16x slower): "auto" counts the idle cores.
     num_threads: str | None = _arg(
-        None, "CPU intra-op threads: a number, 'auto' (the cores the load average leaves idle, at least 1), "
-        "or null (torch's default).",
+        None, "CPU intra-op threads: a number, 'auto' (the cores other processes leave idle when the run "
+        "starts, at least 1), or null (torch's default).",
     )
     resume: bool = _arg(
         False, "Continue from the latest complete checkpoint in output_dir (a finished run has nothing to do)."

@@ -332,8 +332,9 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
     records = _resample(args, records, seed=training_args.seed)
     progress = not training_args.disable_tqdm
     baseline = None
+    baseline_limit = args.eval_limit if args.eval_baseline_limit is None else args.eval_baseline_limit
     if args.eval_baseline and args.evaluate and args.stage == 1 and resume_from is None:
-        baseline = headline(evaluate_val(model, processor, args, root, progress, limit=args.eval_baseline_limit))
+        baseline = headline(evaluate_val(model, processor, args, root, progress, limit=baseline_limit))
         model.train()
     encoder = RecordEncoder(processor, cache=args.cache_encoded, config=model.config, root=root)
     records = encode_and_filter(
@@ -398,7 +399,7 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
         result["headline"] = headline(metrics)
     if baseline is not None:
         result["baseline_headline"] = baseline
-        result["baseline_limit"] = args.eval_limit if args.eval_baseline_limit is None else args.eval_baseline_limit
+        result["baseline_limit"] = baseline_limit
     if "headline" in result:
         write_json_atomic(output_dir / "val_scores.json", {"val": result["headline"], "untrained_baseline": baseline})
     result["wall_time_s"] = round(time.perf_counter() - start, 1)
