@@ -13,9 +13,14 @@ side, it measures:
   gives: bandwidth / language-model bytes per token;
 - ``matvec``: the bare ceiling: one ``F.linear`` per language-model weight matrix (and the LM head)
   at batch 1, no attention, no Python model code;
+- ``matvec input-major``: the same products with each weight stored ``(in, out)`` (``x @ W_t``), the
+  layout MKL's fp32 matrix-vector product reads fastest on a CPU;
 - ``stock fp32``: transformers' ``LlavaOnevisionForConditionalGeneration`` on the same tensors;
-- ``univlm fp32``: the G-MoE model (3 experts, one used) through univlm's decode loop;
+- ``univlm fp32``: the G-MoE model (3 experts, one used) through univlm's decode loop, weights as
+  loaded (``nn.Linear``);
 - ``univlm static``: the same with transformers' ``StaticCache``;
+- ``univlm fp32 input-major``: after ``transpose_linear_weights`` (what ``Predictor.from_pretrained``
+  does on a CPU in fp32), with the dynamic and the static cache;
 - ``univlm bf16`` and ``univlm int8``: bfloat16 weights, and int8 weight-only with bf16 activations
   (``Predictor(quantize="int8")``);
 - ``univlm int4``: 4-bit group-wise weight-only (``Predictor(quantize="int4")``), dynamic cache, and
@@ -25,7 +30,7 @@ side, it measures:
 
 Each is timed as the best of ``--repeats`` runs of ``--steps`` greedy decode steps after an
 ``--prompt-tokens`` prefill. It prints tok/s, each as a share of the bound and of the matvec ceiling,
-and whether univlm fp32 and stock fp32 produced the same tokens.
+and whether univlm fp32 (either layout) and stock fp32 produced the same tokens.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from univlm.inference.acceleration import (  # noqa: E402
     make_cache,
     quantize_int4_weight_only,
     quantize_int8_weight_only,
+    transpose_linear_weights,
 )
 from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
 from univlm.models.conversion import llava_onevision_inputs  # noqa: E402
@@ -89,6 +95,18 @@ def matvec_tok_s(mats: list[torch.Tensor], repeats: int) -> float:
         start = time.perf_counter()
         for w in mats:
             F.linear(torch.ones(1, w.shape[1], dtype=w.dtype), w)
+        best = min(best, time.perf_counter() - start)
+    return 1.0 / best
+
+
+def matvec_input_major_tok_s(mats: list[torch.Tensor], repeats: int) -> float:
+    """Tokens/s of the same pass with every matrix stored ``(in, out)``: ``x @ W_t`` (best of ``repeats``)."""
+    transposed = [w.t().contiguous() for w in mats]  # a temporary copy, freed on return
+    best = float("inf")
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        for w in transposed:
+            torch.ones(1, w.shape[0], dtype=w.dtype) @ w
         best = min(best, time.perf_counter() - start)
     return 1.0 / best
 
@@ -150,7 +168,11 @@ def main(argv=None) -> int:
 
     gbs = bandwidth_gbs()
     bound = gbs * 1e9 / lm_bytes
-    rows: list[tuple[str, float]] = [("matvec fp32 (ceiling)", matvec_tok_s(mats, args.repeats))]
+    rows: list[tuple[str, float]] = [
+        ("matvec fp32 (ceiling)", matvec_tok_s(mats, args.repeats)),
+        ("matvec fp32 input-major", matvec_input_major_tok_s(mats, args.repeats)),
+    ]
+    del mats  # the models keep their own references
     stock_tps, stock_tokens = decode_tok_s(stock, llava_onevision_inputs({"input_ids": ids}), {}, args.steps, args.repeats)
     rows.append(("stock fp32", stock_tps))
     ours_tps, ours_tokens = decode_tok_s(gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
@@ -161,6 +183,13 @@ def main(argv=None) -> int:
     rows.append(("univlm fp32 static cache", static_tps))
     del stock
     low = copy.deepcopy(gmoe).to(torch.bfloat16)
+    transpose_linear_weights(gmoe)
+    major_tps, major_tokens = decode_tok_s(gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
+    rows.append(("univlm fp32 input-major", major_tps))
+    rows.append(("univlm fp32 input-major static", decode_tok_s(
+        gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats, cache_kind="static"
+    )[0]))
+    del gmoe
     rows.append(("univlm bf16", decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)[0]))
     int4 = copy.deepcopy(low)
     quantize_int8_weight_only(low)
@@ -187,12 +216,18 @@ def main(argv=None) -> int:
         f"best of {args.repeats}; bandwidth {gbs:.1f} GB/s; LM bytes/token (fp32) {lm_bytes / 1e9:.2f} GB; "
         f"fp32 bound {bound:.1f} tok/s"
     )
-    ceiling = rows[0][1]
-    print(f"{'path':<28}{'tok/s':>8}{'/ fp32 bound':>14}{'/ matvec':>10}")
+    ceiling, major_ceiling = rows[0][1], rows[1][1]
+    print(f"{'path':<33}{'tok/s':>8}{'/ fp32 bound':>14}{'/ matvec':>10}{'/ matvec in-major':>19}")
     for name, tps in rows:
-        print(f"{name:<28}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}")
-    print(f"univlm fp32 / stock fp32: {ours_tps / stock_tps:.3f}; int8 / fp32: {int8_tps / ours_tps:.2f}x")
-    print(f"identical greedy tokens: univlm vs stock {ours_tokens == stock_tokens}, static vs dynamic {static_tokens == ours_tokens}")
+        print(f"{name:<33}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}{tps / major_ceiling:19.2f}")
+    print(
+        f"univlm fp32 / stock fp32: {ours_tps / stock_tps:.3f}; input-major / as loaded: {major_tps / ours_tps:.3f}; "
+        f"int8 / fp32: {int8_tps / ours_tps:.2f}x"
+    )
+    print(
+        f"identical greedy tokens: univlm vs stock {ours_tokens == stock_tokens}, static vs dynamic "
+        f"{static_tokens == ours_tokens}, input-major vs stock {major_tokens == stock_tokens}"
+    )
     for name, toks in (("int8", int8_tokens), ("int4", int4_tokens), ("int4 compiled", compiled_tokens)):
         if toks is not None:
             print(f"{name} tokens equal to fp32 on {sum(a == b for a, b in zip(toks, ours_tokens))}/{len(ours_tokens)} steps")

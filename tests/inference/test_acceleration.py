@@ -1,4 +1,4 @@
-"""Weight-only quantization (int8, int4) and the single-expert inference fast path."""
+"""Weight-only quantization (int8, int4), input-major fp32 weights and the single-expert fast path."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from torch import nn
 from univlm.inference.acceleration import (
     Int4WeightOnlyLinear,
     Int8WeightOnlyLinear,
+    TransposedEmbedding,
+    TransposedLinear,
     quantize_int4_weight_only,
     quantize_weight_only,
+    transpose_linear_weights,
 )
 
 
@@ -104,3 +107,44 @@ def test_single_expert_fast_path_matches_the_routed_path():
         mixed = model(input_ids=ids, expert_ids=torch.tensor([0, 2])).logits
     torch.testing.assert_close(mixed[1], fast[1], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(mixed[0], fast[0])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_transposed_linear_computes_what_nn_linear_does(bias):
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 40, bias=bias)
+    layer = TransposedLinear(linear)
+    assert layer.weight_t.shape == (96, 40) and layer.weight_t.is_contiguous()
+    assert torch.equal(layer.weight, linear.weight.detach())  # the (out, in) view, no copy
+    for x in (torch.randn(96), torch.randn(1, 1, 96), torch.randn(3, 5, 96)):
+        torch.testing.assert_close(layer(x), linear(x).detach(), atol=1e-5, rtol=1e-5)
+    assert layer(torch.randn(3, 5, 96)).shape == (3, 5, 40)
+
+
+def test_transpose_linear_weights_keeps_outputs_and_one_tied_tensor():
+    from univlm.models import UniVLMForConditionalGeneration, get_preset
+
+    torch.manual_seed(0)
+    model = UniVLMForConditionalGeneration(get_preset("tiny", use_gmoe=True)).eval()
+    ids = torch.randint(0, 900, (2, 9))
+    with torch.no_grad():
+        before = model(input_ids=ids, expert_ids=torch.tensor([0, 2])).logits
+    numel = sum(p.numel() for p in model.parameters())
+    converted = transpose_linear_weights(model)
+    text = model.model.language_model
+    linears = [m for m in text.modules() if isinstance(m, nn.Linear)]
+    assert converted > 0 and not linears  # every language-model linear converted
+    assert isinstance(model.lm_head, TransposedLinear)
+    tower = [m for m in model.model.vision_tower.modules() if isinstance(m, (nn.Linear, TransposedLinear))]
+    assert tower and all(isinstance(m, nn.Linear) for m in tower)  # the vision tower is left alone
+    embedding = model.get_input_embeddings()
+    assert isinstance(embedding, TransposedEmbedding) and embedding.weight_t is model.lm_head.weight_t
+    assert sum(p.numel() for p in model.parameters()) == numel  # the tie holds: nothing copied
+    with torch.no_grad():
+        after = model(input_ids=ids, expert_ids=torch.tensor([0, 2])).logits
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+
+
+def test_transposed_embedding_refuses_a_head_of_another_shape():
+    with pytest.raises(ValueError, match=r"must be \(8, 20\), got \(8, 16\)"):
+        TransposedEmbedding(nn.Embedding(20, 8), TransposedLinear(nn.Linear(8, 16)))

@@ -224,6 +224,21 @@ def test_int4_weight_only_answers_through_the_grammar(model_dir, image):
     assert quantized.info()["quantize"] == "int4"
 
 
+def test_cpu_fp32_predictor_stores_weights_input_major_with_the_same_answers(model_dir, predictor, image):
+    from univlm.inference.acceleration import TransposedLinear
+
+    assert predictor.info()["weights"] == "input-major"
+    assert isinstance(predictor.model.lm_head, TransposedLinear)
+    plain = Predictor.from_pretrained(model_dir, grid=8, transpose_weights=False)
+    assert plain.info()["weights"] == "as loaded" and isinstance(plain.model.lm_head, torch.nn.Linear)
+    for prompt in (SEG, VG, "[CAP] Describe the image."):
+        assert predictor.predict(image, prompt, max_new_tokens=12).text == plain.predict(
+            image, prompt, max_new_tokens=12
+        ).text
+    with pytest.raises(ValueError, match="transpose_weights is for unquantized weights; got quantize='int8'"):
+        Predictor(plain.model, plain.processor, quantize="int8", transpose_weights=True)
+
+
 def test_unknown_decode_options_are_refused(predictor):
     with pytest.raises(ValueError, match="quantize must be one of"):
         Predictor(predictor.model, predictor.processor, quantize="int3")
