@@ -21,6 +21,8 @@ side, it measures:
 - ``univlm static``: the same with transformers' ``StaticCache``;
 - ``univlm fp32 input-major``: after ``transpose_linear_weights`` (what ``Predictor.from_pretrained``
   does on a CPU in fp32), with the dynamic and the static cache;
+- ``+ decode attention``: also ``univlm_decode_sdpa`` (``use_decode_attention``, also the CPU default
+  of ``Predictor.from_pretrained``); the int4 rows are timed with and without it;
 - ``univlm bf16`` and ``univlm int8``: bfloat16 weights, and int8 weight-only with bf16 activations
   (``Predictor(quantize="int8")``);
 - ``univlm int4``: 4-bit group-wise weight-only (``Predictor(quantize="int4")``), dynamic cache, and
@@ -56,6 +58,7 @@ from univlm.inference.acceleration import (  # noqa: E402
     quantize_int8_weight_only,
     transpose_linear_weights,
 )
+from univlm.inference.decode_attention import use_decode_attention  # noqa: E402
 from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
 from univlm.models.conversion import llava_onevision_inputs  # noqa: E402
 
@@ -189,6 +192,9 @@ def main(argv=None) -> int:
     rows.append(("univlm fp32 input-major static", decode_tok_s(
         gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats, cache_kind="static"
     )[0]))
+    use_decode_attention(gmoe)
+    fast_tps, fast_tokens = decode_tok_s(gmoe, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
+    rows.append(("univlm fp32 input-major + dec. attn", fast_tps))
     del gmoe
     rows.append(("univlm bf16", decode_tok_s(low, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)[0]))
     int4 = copy.deepcopy(low)
@@ -200,6 +206,9 @@ def main(argv=None) -> int:
     rows.append((f"matvec int4/g{args.group_size}", matvec_int4_tok_s(int4, args.repeats)))
     int4_tps, int4_tokens = decode_tok_s(int4, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)
     rows.append((f"univlm int4/g{args.group_size}", int4_tps))
+    use_decode_attention(int4)
+    int4_fast_tps = decode_tok_s(int4, {"input_ids": ids, **routing}, routing, args.steps, args.repeats)[0]
+    rows.append((f"univlm int4/g{args.group_size} + dec. attn", int4_fast_tps))
     compiled_tokens = None
     if args.compile:
         int4.forward = torch.compile(int4.forward, dynamic=False)
@@ -217,16 +226,17 @@ def main(argv=None) -> int:
         f"fp32 bound {bound:.1f} tok/s"
     )
     ceiling, major_ceiling = rows[0][1], rows[1][1]
-    print(f"{'path':<33}{'tok/s':>8}{'/ fp32 bound':>14}{'/ matvec':>10}{'/ matvec in-major':>19}")
+    print(f"{'path':<38}{'tok/s':>8}{'/ fp32 bound':>14}{'/ matvec':>10}{'/ matvec in-major':>19}")
     for name, tps in rows:
-        print(f"{name:<33}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}{tps / major_ceiling:19.2f}")
+        print(f"{name:<38}{tps:8.2f}{tps / bound:14.2f}{tps / ceiling:10.2f}{tps / major_ceiling:19.2f}")
     print(
         f"univlm fp32 / stock fp32: {ours_tps / stock_tps:.3f}; input-major / as loaded: {major_tps / ours_tps:.3f}; "
-        f"int8 / fp32: {int8_tps / ours_tps:.2f}x"
+        f"+ decode attention / as loaded: {fast_tps / ours_tps:.3f}; int8 / fp32: {int8_tps / ours_tps:.2f}x"
     )
     print(
         f"identical greedy tokens: univlm vs stock {ours_tokens == stock_tokens}, static vs dynamic "
-        f"{static_tokens == ours_tokens}, input-major vs stock {major_tokens == stock_tokens}"
+        f"{static_tokens == ours_tokens}, input-major vs stock {major_tokens == stock_tokens}, "
+        f"+ decode attention vs stock {fast_tokens == stock_tokens}"
     )
     for name, toks in (("int8", int8_tokens), ("int4", int4_tokens), ("int4 compiled", compiled_tokens)):
         if toks is not None:

@@ -224,13 +224,15 @@ def test_int4_weight_only_answers_through_the_grammar(model_dir, image):
     assert quantized.info()["quantize"] == "int4"
 
 
-def test_cpu_fp32_predictor_stores_weights_input_major_with_the_same_answers(model_dir, predictor, image):
+def test_cpu_fp32_predictor_uses_input_major_weights_and_decode_attention_with_the_same_answers(model_dir, predictor, image):
     from univlm.inference.acceleration import TransposedLinear
 
     assert predictor.info()["weights"] == "input-major"
+    assert predictor.info()["attention"] == "univlm_decode_sdpa"
     assert isinstance(predictor.model.lm_head, TransposedLinear)
-    plain = Predictor.from_pretrained(model_dir, grid=8, transpose_weights=False)
+    plain = Predictor.from_pretrained(model_dir, grid=8, transpose_weights=False, decode_attention=False)
     assert plain.info()["weights"] == "as loaded" and isinstance(plain.model.lm_head, torch.nn.Linear)
+    assert plain.info()["attention"] == "sdpa"
     for prompt in (SEG, VG, "[CAP] Describe the image."):
         assert predictor.predict(image, prompt, max_new_tokens=12).text == plain.predict(
             image, prompt, max_new_tokens=12

@@ -32,6 +32,8 @@ Design choices and sources:
   order. At batch 1 on a CPU, MKL's fp32 matrix-vector product reads this layout about 1.4x faster
   than ``nn.Linear``'s ``(out, in)`` (``benchmarks/bench_decode.py``: both bare matvec ceilings, side
   by side). A tied input embedding gathers its rows from the same tensor, so no weight is copied.
+- **decode attention** (``decode_attention=True``; ``from_pretrained``'s default on a CPU): lives in
+  :mod:`univlm.inference.decode_attention`.
 - **static KV cache** (``cache="static"``): transformers' ``StaticCache``, preallocated for the
   prompt plus the answer budget, so no tensor grows or is reallocated per token.
 - **torch.compile** (``compile=True``): compiles the model's forward once per input shape (first
