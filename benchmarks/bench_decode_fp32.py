@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_decode import lm_matrices  # noqa: E402
 from bench_gmoe import build_models  # noqa: E402
 
-from univlm.inference.acceleration import TransposedLinear, transpose_linear_weights  # noqa: E402
+from univlm.inference.acceleration import transpose_linear_weights  # noqa: E402
 from univlm.inference.decode_attention import DECODE_SDPA, use_decode_attention  # noqa: E402
 from univlm.models.compat import cache_kwarg, output_cache  # noqa: E402
 from univlm.models.conversion import llava_onevision_inputs  # noqa: E402
@@ -104,7 +104,6 @@ def main(argv=None) -> int:
     del dense
     _, major, _ = build_models(overrides=overrides)  # a second copy of the same seeded weights
     transpose_linear_weights(major)
-    assert isinstance(major.lm_head, TransposedLinear)
     use_decode_attention(major)  # registers the implementation; each Decoder picks its own below
     ids = torch.randint(0, 151000, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(0))
     routing = {"expert_ids": torch.tensor([1])}

@@ -29,9 +29,9 @@ Design choices and sources:
 - **input-major fp32 weights** (``transpose_weights=True``; :meth:`Predictor.from_pretrained`'s
   default on a CPU in fp32): every linear of the language model and the LM head stores its weight as
   ``(in_features, out_features)`` and computes ``x @ W_t``: the same products, summed in another
-  order. At batch 1 on a CPU, MKL's fp32 matrix-vector product reads this layout about 1.4x faster
-  than ``nn.Linear``'s ``(out, in)`` (``benchmarks/bench_decode.py``: both bare matvec ceilings, side
-  by side). A tied input embedding gathers its rows from the same tensor, so no weight is copied.
+  order. At batch 1 on a CPU, MKL's fp32 matrix-vector product reads this layout 1.2x to 1.4x faster
+  than ``nn.Linear``'s ``(out, in)`` (``benchmarks/bench_decode_fp32.py``: both bare matvec ceilings,
+  interleaved). A tied input embedding gathers its rows from the same tensor, so no weight is copied.
 - **decode attention** (``decode_attention=True``; ``from_pretrained``'s default on a CPU): lives in
   :mod:`univlm.inference.decode_attention`.
 - **static KV cache** (``cache="static"``): transformers' ``StaticCache``, preallocated for the
@@ -165,7 +165,7 @@ class TransposedLinear(nn.Module):
 
     It computes ``x @ W_t + b``, the same products as ``nn.Linear`` summed in a different order, so
     outputs match to float rounding. The reason is speed: at batch 1 (a decode step) MKL's fp32
-    matrix-vector product streams this layout about 1.4x faster on a CPU than ``(out, in)``.
+    matrix-vector product streams this layout 1.2x to 1.4x faster on a CPU than ``(out, in)``.
 
     Args:
         linear: The layer to convert (its weight is copied once, transposed, and not kept).

@@ -93,7 +93,7 @@ class Predictor(MultiPromptMixin):
             for :meth:`predict`.
         compile: ``torch.compile`` the forward used by the decode loops (slow first calls).
         transpose_weights: Store the language model's linear weights input-major (fp32 decode on a
-            CPU reads them about 1.4x faster; :func:`~univlm.inference.acceleration.transpose_linear_weights`).
+            CPU reads them 1.2x to 1.4x faster; :func:`~univlm.inference.acceleration.transpose_linear_weights`).
             It changes the model in place, so it is off for a model passed in (a training run's);
             :meth:`from_pretrained` turns it on for CPU + fp32 without quantization.
         decode_attention: Switch an ``sdpa`` model to ``univlm_decode_sdpa``, which attends a decode
@@ -141,14 +141,13 @@ class Predictor(MultiPromptMixin):
         if decode_attention:
             from univlm.inference.decode_attention import use_decode_attention  # imports transformers
 
-            decode_attention = use_decode_attention(model)
+            use_decode_attention(model)
         first = next(model.parameters())
         self.device = first.device
         self.dtype = dtype if dtype is not None else first.dtype  # pixel values are cast to it
         self.model = model.eval()
         self.quantize = quantize
         self.transpose_weights = transpose_weights
-        self.decode_attention = decode_attention
         self.cache = cache
         # The decode loops call this; generate() and attribute access keep using the plain model.
         self._forward = torch.compile(self.model, dynamic=True) if compile else self.model
