@@ -1,4 +1,4 @@
-"""Stage-2 resampling: exact ratios, pools, determinism, upsampling, bad ratios."""
+"""Stage-2 resampling: exact ratios, pools, determinism, upsampling, bad ratios, the ``lead`` curriculum."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from univlm.data.resample import (
     DEFAULT_STAGE2_RATIOS,
     GRANULARITY_POOLS,
     expand_ratios,
+    lead_order,
     resample,
     resample_with_report,
 )
@@ -82,3 +83,40 @@ def test_resample_by_granularity_matches_resample():
     a = resample_by_granularity(RECORDS, seed=4, ratios={"pixel": 1, "region": 1}, total=50)
     assert a == resample(RECORDS, {"pixel": 1, "region": 1}, 50, 4)
     assert {r["task"] for r in a} == {"SEG", "VG", "REF"}
+
+
+def test_lead_moves_a_share_to_the_front_and_keeps_the_mix():
+    plain, _ = resample_with_report(RECORDS, total=500, seed=2)
+    led, report = resample_with_report(RECORDS, total=500, seed=2, lead={"VG": 0.5, "SEG": 0.1})
+    assert sorted(r["id"] for r in led) == sorted(r["id"] for r in plain)  # same multiset: order only
+    assert report.lead == {"VG": 50, "SEG": 15}
+    n = {"VG": 100, "SEG": 150}  # drawn per task
+    quota, seen, head, tail = {"VG": 50, "SEG": 15}, {"VG": 0, "SEG": 0}, [], []
+    for r in plain:  # expected: evenly spaced picks (every 2nd VG, every 10th SEG), orders kept
+        t = r["task"]
+        if t in quota:
+            i = seen[t]
+            seen[t] += 1
+            if (i + 1) * quota[t] // n[t] > i * quota[t] // n[t]:
+                head.append(r)
+                continue
+        tail.append(r)
+    assert led == head + tail
+    # What stays behind is spread over the rest of the run, not bunched at its end.
+    later = [i for i, r in enumerate(tail) if r["task"] == "VG"]
+    assert len(later) == 50 and later[0] < 60 and later[-1] > len(tail) - 60
+    assert {r["task"] for r in led[:65]} == {"VG", "SEG"}
+    assert "leading the run: VG 50, SEG 15 records (65 in all)" in report.format()
+    assert led == resample(RECORDS, None, 500, 2, {"VG": 0.5, "SEG": 0.1})  # deterministic
+
+
+def test_lead_edges_and_errors():
+    recs = _records({"VG": 4, "CLS": 4})
+    out, moved = lead_order(recs, {"CLS": 1.0})
+    assert [r["task"] for r in out] == ["CLS"] * 4 + ["VG"] * 4 and moved == {"CLS": 4}
+    assert lead_order(recs, {"SEG": 0.5}) == (recs, {})  # a task with no records moves nothing
+    assert lead_order(recs, {"VG": 0.0}) == (recs, {})
+    with pytest.raises(ValueError, match="lead: unknown task 'XX'"):
+        lead_order(recs, {"XX": 0.5})
+    with pytest.raises(ValueError, match=r"share of 'VG' must be in \[0, 1\], got 1.5"):
+        lead_order(recs, {"VG": 1.5})

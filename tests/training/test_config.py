@@ -149,3 +149,20 @@ def test_num_threads_parses_from_yaml_and_the_command_line(tmp_path):
     assert resolve_num_threads(args.num_threads) == 1
     args, _ = parse_args([f"--config={path}", "--num_threads", "auto"], prog="t")
     assert args.num_threads == "auto"
+
+
+def test_a_curriculum_is_read_in_order():
+    """``resample: {lead: ...}`` orders the records, so the pipeline reads them sequentially."""
+    from univlm.training.pipeline import _resample, has_curriculum
+
+    plain, _ = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
+    led, train = parse_args(
+        ["--config", str(RECIPES / "configs" / "stage1_cpu.yaml"), "--resample.lead.VG", "0.5"], prog="t"
+    )
+    assert not has_curriculum(plain) and has_curriculum(led)
+    assert led.resample["lead"] == {"VG": 0.5} and led.resample["ratios"] == plain.resample["ratios"]
+    records = [{"id": f"{i}-{t}", "task": t} for i in range(100) for t in ("CLS", "VG", "SEG")]
+    out = _resample(led, records, seed=train.seed)
+    n_vg = sum(r["task"] == "VG" for r in out)
+    assert {r["task"] for r in out[: n_vg // 2]} == {"VG"}
+    assert not has_curriculum(parse_args(["--resample", "{enabled: false, lead: {VG: 0.5}}"], prog="t")[0])

@@ -12,6 +12,11 @@ Determinism: each task draws from ``random.Random(f"{seed}:{task}")`` and the fi
 ``random.Random(seed)``, so a task's sample does not change when another task's ratio does.
 A task asked for more records than it has is upsampled (whole copies, then a sample of the rest)
 and the report says so.
+
+Curriculum: ``lead`` moves a share of some tasks' drawn records to the front of the run, in their
+shuffled order, ahead of everything else (also shuffled). It changes the order only, never the mix,
+so the trainer must read the list in order (``train_sampling_strategy: sequential``, which the
+training pipeline sets when ``lead`` is given).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class ResampleReport:
         available: Records available per task.
         upsampled: Tasks drawn more often than they have records (value: extra draws).
         missing: Tasks with a positive ratio but no records (their share went to the others).
+        lead: Records per task moved to the front of the run (``lead``), in the order they open it.
     """
 
     requested: dict[str, float] = field(default_factory=dict)
@@ -58,6 +64,7 @@ class ResampleReport:
     available: dict[str, int] = field(default_factory=dict)
     upsampled: dict[str, int] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    lead: dict[str, int] = field(default_factory=dict)
 
     def format(self) -> str:
         """A small text table: task, pool, available, drawn, requested %, achieved %."""
@@ -70,6 +77,9 @@ class ResampleReport:
             lines.append("upsampled: " + ", ".join(f"{k} +{v}" for k, v in self.upsampled.items()))
         if self.missing:
             lines.append("missing (share redistributed): " + ", ".join(self.missing))
+        if self.lead:
+            lines.append("leading the run: " + ", ".join(f"{k} {v}" for k, v in self.lead.items())
+                         + f" records ({sum(self.lead.values())} in all), the rest shuffled after them")
         return "\n".join(lines)
 
 
@@ -118,11 +128,54 @@ def achieved_ratios(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, flo
             {p: pools[p] / n for p in GRANULARITY_POOLS if pools[p]})
 
 
+def lead_order(
+    records: Sequence[Mapping[str, Any]], lead: Mapping[str, float]
+) -> tuple[list[Mapping[str, Any]], dict[str, int]]:
+    """Move ``round(share * count)`` records of each ``lead`` task to the front, every order kept.
+
+    The moved records are spread evenly over that task's records (every other one for a share of 0.5),
+    so the task's remaining records stay spread over the rest of the run instead of leaving a gap.
+
+    Args:
+        records: Records with a ``task`` field, already in their run order.
+        lead: Task -> share in [0, 1] of that task's records to put first, e.g. ``{"VG": 0.5}``.
+
+    Returns:
+        The reordered records (same multiset) and the number moved per task.
+
+    Raises:
+        ValueError: On an unknown task or a share outside [0, 1].
+    """
+    shares: dict[str, float] = {}
+    for task, share in lead.items():
+        if task not in TASK_GRANULARITY:
+            raise ValueError(f"lead: unknown task {task!r}: expected one of {list(TASKS)}")
+        if not 0.0 <= float(share) <= 1.0:
+            raise ValueError(f"lead: share of {task!r} must be in [0, 1], got {share}")
+        shares[task] = float(share)
+    counts = Counter(r["task"] for r in records)
+    quota = {t: round(s * counts[t]) for t, s in shares.items()}
+    seen: Counter = Counter()
+    first: list[Mapping[str, Any]] = []
+    rest: list[Mapping[str, Any]] = []
+    for rec in records:
+        task = rec["task"]
+        i, seen[task] = seen[task], seen[task] + 1
+        # The i-th record of a task leads when the running quota i * q / n steps up: q of n, evenly spaced.
+        if task in quota and (i + 1) * quota[task] // counts[task] > i * quota[task] // counts[task]:
+            first.append(rec)
+        else:
+            rest.append(rec)
+    moved = Counter(r["task"] for r in first)
+    return first + rest, {t: moved[t] for t in TASKS if moved[t]}
+
+
 def resample_with_report(
     records: Sequence[Mapping[str, Any]],
     ratios: Mapping[str, float] | None = None,
     total: int | None = None,
     seed: int = 0,
+    lead: Mapping[str, float] | None = None,
 ) -> tuple[list[Mapping[str, Any]], ResampleReport]:
     """Draw ``total`` records with per-task shares given by ``ratios``.
 
@@ -131,12 +184,14 @@ def resample_with_report(
         ratios: Task or pool weights (need not sum to 1); :data:`DEFAULT_STAGE2_RATIOS` when None.
         total: Number of records to return; ``len(records)`` when None.
         seed: Sampling seed.
+        lead: Optional curriculum, task -> share of its drawn records that open the run
+            (:func:`lead_order`); the order then matters, so read the result sequentially.
 
     Returns:
-        The drawn records (shuffled) and a :class:`ResampleReport`.
+        The drawn records (shuffled, then ``lead`` first) and a :class:`ResampleReport`.
 
     Raises:
-        ValueError: On bad ratios, a negative total, or a record whose task is unknown.
+        ValueError: On bad ratios, a negative total, a bad ``lead``, or a record whose task is unknown.
     """
     ratios = DEFAULT_STAGE2_RATIOS if ratios is None else ratios
     total = len(records) if total is None else total
@@ -168,6 +223,8 @@ def resample_with_report(
         report.available[task] = len(pool)
         out.extend(drawn)
     random.Random(seed).shuffle(out)
+    if lead:
+        out, report.lead = lead_order(out, lead)
     report.achieved, report.pools = achieved_ratios(out)
     if report.upsampled:
         logger.warning("resample: upsampled %s (fewer records than their share)", report.upsampled)
@@ -181,9 +238,10 @@ def resample(
     ratios: Mapping[str, float] | None = None,
     total: int | None = None,
     seed: int = 0,
+    lead: Mapping[str, float] | None = None,
 ) -> list[Mapping[str, Any]]:
     """Like :func:`resample_with_report`, returning only the records."""
-    return resample_with_report(records, ratios, total, seed)[0]
+    return resample_with_report(records, ratios, total, seed, lead)[0]
 
 
 def resample_by_granularity(
@@ -191,11 +249,12 @@ def resample_by_granularity(
     seed: int = 0,
     ratios: Mapping[str, float] | None = None,
     total: int | None = None,
+    lead: Mapping[str, float] | None = None,
 ) -> list[Mapping[str, Any]]:
     """Stage-2 entry point used by the training pipeline (``resample:`` options pass through).
 
     Same as :func:`resample`; logs the achieved ratios.
     """
-    out, report = resample_with_report(records, ratios, total, seed)
+    out, report = resample_with_report(records, ratios, total, seed, lead)
     logger.info("granularity resampling: %d -> %d records\n%s", len(records), len(out), report.format())
     return out

@@ -60,17 +60,15 @@ def packed_sdpa_attention_forward(
     bounds = cu_seq_lens_q.tolist()
     if bounds[-1] != query.shape[2]:
         raise ValueError(f"cu_seq_lens_q ends at {bounds[-1]} but the packed row has {query.shape[2]} tokens")
+    # torch.split, not one slice per example: each slice's backward would zero-fill a full (1, H, N, d)
+    # gradient, while split's backward concatenates the pieces once (measured ~5% of a CPU step).
+    lengths = [e - s for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
+    pieces = zip(*(torch.split(t, lengths, dim=2) for t in (query, key, value)))  # each (1, H, n_i, d)
     outputs = [
         torch.nn.functional.scaled_dot_product_attention(
-            query[:, :, s:e],
-            key[:, :, s:e],
-            value[:, :, s:e],
-            dropout_p=dropout,
-            scale=scaling,
-            is_causal=True,
+            q, k, v, dropout_p=dropout, scale=scaling, is_causal=True
         )  # (1, H, n_i, d)
-        for s, e in zip(bounds[:-1], bounds[1:])
-        if e > s
+        for q, k, v in pieces
     ]
     attn_output = torch.cat(outputs, dim=2)  # (1, H, N, d)
     return attn_output.transpose(1, 2).contiguous(), None  # (1, N, H, d)

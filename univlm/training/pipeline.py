@@ -102,6 +102,11 @@ def _resample(args: UniVLMArguments, records: list[dict], seed: int = 0) -> list
     return list(resample_by_granularity(records, seed=seed, **options))
 
 
+def has_curriculum(args: UniVLMArguments) -> bool:
+    """Whether the run's resample orders its records (``resample: {lead: ...}``), so they must be read in order."""
+    return bool(args.resample and args.resample.get("enabled", True) and args.resample.get("lead"))
+
+
 def _save_final(trainer: UniVLMSFTTrainer, output_dir: Path, payload: dict) -> None:
     """Save model + processor into a temp dir, move the files into ``output_dir``, then write the marker."""
     if not trainer.args.should_save:
@@ -330,6 +335,9 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", output_dir)
     model, processor, num_trainable = _build_model(args, training_args, records, resume_from)
     records = _resample(args, records, seed=training_args.seed)
+    if has_curriculum(args):
+        # A curriculum is an order: shuffling in the sampler would undo it (the resample is seeded).
+        training_args.train_sampling_strategy = "sequential"
     progress = not training_args.disable_tqdm
     baseline = None
     baseline_limit = args.eval_limit if args.eval_baseline_limit is None else args.eval_baseline_limit
