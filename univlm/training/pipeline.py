@@ -337,6 +337,9 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
     records = _resample(args, records, seed=training_args.seed)
     if has_curriculum(args):
         # A curriculum is an order: shuffling in the sampler would undo it (the resample is seeded).
+        if training_args.train_sampling_strategy not in ("random", "sequential"):
+            logger.warning("resample.lead orders the records: train_sampling_strategy %r replaced by 'sequential'",
+                           training_args.train_sampling_strategy)
         training_args.train_sampling_strategy = "sequential"
     progress = not training_args.disable_tqdm
     baseline = None
