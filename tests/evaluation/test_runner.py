@@ -158,6 +158,18 @@ def test_evaluate_model_task_filter_and_limit(dataset):
     predictor = EchoPredictor(records)
     out = evaluate_model(predictor, records, root, tasks=["SEG", "VQA"], limit=1)
     assert set(out) >= {"seg_miou", "vqa_accuracy"} and "cls_accuracy" not in out
-    assert out["counts"] == {"SEG": 1, "VQA": 1} and predictor.calls == 2
+    # The limit holds per SEG kind: each kind's headline gets its records.
+    assert out["counts"] == {"SEG": 4, "VQA": 1} and predictor.calls == 5
+    assert set(out) >= {"seg_miou", "semseg_miou", "mref_miou", "cd_f1"}
 
 
+
+
+def test_evaluate_model_scores_only_the_seg_kinds_asked_for(dataset):
+    root, records = dataset
+    predictor = EchoPredictor(records)
+    out = evaluate_model(predictor, records, root, tasks=["SEG"], seg_kinds=["referring"])
+    assert out["counts"] == {"SEG": 1} and predictor.calls == 1
+    assert out["seg_miou"] == pytest.approx(1.0) and "mref_miou" not in out and "cd_f1" not in out
+    with pytest.raises(ValueError, match=r"unknown SEG kinds \['instance'\]"):
+        evaluate_model(predictor, records, root, seg_kinds=["referring", "instance"])

@@ -64,12 +64,13 @@ def test_errors_name_the_field_and_source(tmp_path, capsys):
         ("vision_position_init: learned\n", "'vision_position_init': expected one of"),
         ("eval_tasks: CLS\n", "'eval_tasks': expected a list"),
         ("eval_tasks: [CLS, DET]\n", "'eval_tasks': unknown tasks \\['DET'\\]"),
+        ("eval_seg_kinds: [referring, instance]\n", "'eval_seg_kinds': unknown SEG kinds \\['instance'\\]"),
     ):
         path = tmp_path / "bad.yaml"
         path.write_text(text)
         with pytest.raises(ValueError, match=message) as err:
             parse_args(["--config", str(path)], prog="t")
-        if "unknown tasks" not in message:
+        if "unknown tasks" not in message and "unknown SEG kinds" not in message:
             assert str(path) in str(err.value)
     with pytest.raises(ValueError, match="--config .*missing.yaml: no such file"):
         parse_args(["--config", str(tmp_path / "missing.yaml")])

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from univlm.evaluation.ground_truth import ClassListError, seg_kind, skip_reason
+from univlm.evaluation.ground_truth import SEG_KINDS, ClassListError, seg_kind, skip_reason
 from univlm.evaluation.predictions import (
     PredictionsError,
     PredictionSet,
@@ -142,16 +142,31 @@ def score(
     }
 
 
-def _select(records: Iterable[Mapping[str, Any]], tasks: Sequence[str] | None, limit: int | None) -> dict:
-    """Record task -> its records (at most ``limit`` each, file order)."""
+def _select(
+    records: Iterable[Mapping[str, Any]],
+    tasks: Sequence[str] | None,
+    limit: int | None,
+    seg_kinds: Sequence[str] | None = None,
+) -> dict:
+    """Record task -> its records, file order: at most ``limit`` per task, and per kind for SEG.
+
+    Each SEG kind has its own headline (referring records alone make ``seg_miou``), so a limit shared
+    by the kinds would leave each headline a fraction of the records the limit promises.
+    """
     wanted = set(tasks) if tasks is not None else None
     by_task: dict[str, list[Mapping[str, Any]]] = {}
+    taken: dict[tuple[str, str], int] = {}
     for rec in records:
         rtask = rec.get("task")
         if rtask not in DEFAULT_TASKS or (wanted is not None and rtask not in wanted):
             continue
+        kind = seg_kind(rec) if rtask == "SEG" else ""
+        if kind and seg_kinds is not None and kind not in seg_kinds:
+            continue
         bucket = by_task.setdefault(rtask, [])
-        if limit is None or len(bucket) < limit:
+        key = (rtask, kind)
+        if limit is None or taken.get(key, 0) < limit:
+            taken[key] = taken.get(key, 0) + 1
             bucket.append(rec)
     return by_task
 
@@ -224,6 +239,7 @@ def evaluate_model(
     *,
     batch_size: int = 1,
     progress: bool = False,
+    seg_kinds: Sequence[str] | None = None,
     **gen: Any,
 ) -> dict[str, Any]:
     """Generate and score a mixed-task record set, one default protocol per record task (and SEG kind).
@@ -238,10 +254,15 @@ def evaluate_model(
         records: Records of any tasks.
         root: Data root of the images and masks.
         tasks: Record tasks to evaluate (e.g. ``["CLS", "VG"]``); all present when None.
-        limit: At most this many records per record task (first ones in file order).
+        limit: At most this many records per record task, and per kind for SEG (first ones in file
+            order): ``seg_miou`` is then scored on up to ``limit`` referring records.
         batch_size: Prompts per ``predict_batch`` call.
         progress: Show a progress bar.
+        seg_kinds: SEG record kinds to score (of ``ground_truth.SEG_KINDS``); None scores every kind.
         **gen: Generation options passed to the predictor.
+
+    Raises:
+        ValueError: If ``seg_kinds`` names an unknown kind.
 
     Returns:
         Flat headline figures (keys present only for what was found): ``cls_accuracy``,
@@ -252,7 +273,10 @@ def evaluate_model(
         ``ref_cider``; plus ``"protocols"`` (headline key -> protocol), ``"counts"`` (record task ->
         records scored, missing included) and ``"details"`` (task -> full :func:`score` result).
     """
-    by_task = _select(records, tasks, limit)
+    unknown = sorted(set(seg_kinds or ()) - set(SEG_KINDS))
+    if unknown:
+        raise ValueError(f"seg_kinds: unknown SEG kinds {unknown}; expected some of {list(SEG_KINDS)}")
+    by_task = _select(records, tasks, limit, seg_kinds)
     specs = {rtask: _generation_spec(rtask) for rtask in by_task}
     # Every selected record is asked its own user turn (SEG records of every kind included, which the
     # kind-specific tasks would skip), all in one generate() call so batches never mix experts.

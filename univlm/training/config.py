@@ -28,6 +28,7 @@ import torch
 import yaml
 from trl import SFTConfig, TrlParser
 
+from univlm.evaluation.ground_truth import SEG_KINDS
 from univlm.tasks import TASKS
 
 LOSS_WEIGHTING_CHOICES = ("token", "square", "sample")
@@ -111,11 +112,16 @@ class UniVLMArguments:
     )
     trainable: Literal["experts", "all"] = _arg("experts", "Stage 2: train the expert FFNs only, or everything.")
     evaluate: bool = _arg(True, "Score the val split at the end of the run.")
-    eval_limit: int | None = _arg(None, "At most this many val records per task (null = all).")
+    eval_limit: int | None = _arg(
+        None, "At most this many val records per task, and per kind for SEG (null = all)."
+    )
     eval_tasks: list[str] | None = _arg(None, "Tasks to score, e.g. --eval_tasks CLS VG (null = all present).")
+    eval_seg_kinds: list[str] | None = _arg(
+        None, "SEG record kinds to score: referring, semantic, multi_referring, change (null = all present)."
+    )
     eval_baseline: bool = _arg(False, "Stage 1: also score the untrained model first.")
     eval_baseline_limit: int | None = _arg(
-        None, "At most this many val records per task for the untrained model (null = eval_limit)."
+        None, "At most this many val records per task (per kind for SEG) for the untrained model (null = eval_limit)."
     )
     eval_max_new_tokens: int = _arg(32, "Token budget of free-form answers when scoring.")
     eval_max_mask_tokens: int = _arg(320, "Token budget of box and mask answers when scoring.")
@@ -137,6 +143,11 @@ class UniVLMArguments:
         unknown = [t for t in self.eval_tasks or () if t not in TASKS]
         if unknown:
             raise ValueError(f"config field 'eval_tasks': unknown tasks {unknown}; expected some of {list(TASKS)}")
+        unknown = [k for k in self.eval_seg_kinds or () if k not in SEG_KINDS]
+        if unknown:
+            raise ValueError(
+                f"config field 'eval_seg_kinds': unknown SEG kinds {unknown}; expected some of {list(SEG_KINDS)}"
+            )
 
 
 @dataclass
