@@ -219,7 +219,7 @@ def evaluate_val(
                 limit=args.eval_limit if limit is None else limit,
                 batch_size=args.eval_batch_size,
                 progress=progress,
-                seg_kinds=getattr(args, "eval_seg_kinds", None),
+                seg_kinds=args.eval_seg_kinds,
                 max_new_tokens=budget,
             )
             logger.info("scored val %s in %.1f s", "/".join(tasks), time.perf_counter() - start)
