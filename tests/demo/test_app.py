@@ -133,7 +133,16 @@ def page(browser_context, server):
 def _pick(page, task: str, text: str | None, uploads: dict[str, str]) -> None:
     from playwright.sync_api import expect
 
+    from univlm.demo import TASKS, build_prompts
+
     page.get_by_role("radio", name=task, exact=True).check()
+
+    # Wait for the server's reply to the task switch (the task's default input and prompt) before
+    # typing: a reply that lands after the fill puts the default back ("building, road": two prompts).
+    spec = TASKS[task]
+    if spec.input_label:
+        expect(page.locator("#task-input").get_by_role("textbox")).to_have_value(spec.default)
+    expect(page.locator("#prompt").get_by_role("textbox")).to_have_value(build_prompts(task, spec.default))
     for slot, path in uploads.items():
         page.locator(f"#{slot} input[type=file]").set_input_files(path)
         expect(page.locator(f"#{slot}")).to_contain_text(Path(path).name)
