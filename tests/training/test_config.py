@@ -4,6 +4,7 @@ errors naming the field and its source; shipped YAMLs parse; progress bars only 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,50 @@ def test_a_curriculum_is_read_in_order():
     n_vg = sum(r["task"] == "VG" for r in out)
     assert {r["task"] for r in out[: n_vg // 2]} == {"VG"}
     assert not has_curriculum(parse_args(["--resample", "{enabled: false, lead: {VG: 0.5}}"], prog="t")[0])
+
+
+def test_decay_ratio_becomes_decay_steps():
+    from univlm.training.config import resolve_scheduler_kwargs
+
+    wsd = "warmup_stable_decay"
+    assert resolve_scheduler_kwargs(wsd, {"decay_ratio": 0.2, "decay_type": "1-sqrt"}, 3430, 103) == {
+        "num_decay_steps": 686, "decay_type": "1-sqrt"
+    }  # fmt: skip
+    assert resolve_scheduler_kwargs(wsd, {"decay_ratio": 0.001}, 100) == {"num_decay_steps": 1}
+    assert resolve_scheduler_kwargs(wsd, {"num_decay_steps": 690}, 3430, 103) == {"num_decay_steps": 690}
+    assert resolve_scheduler_kwargs(wsd, {"num_decay_steps": 690}, 50, 2) == {"num_decay_steps": 48}
+    assert resolve_scheduler_kwargs("cosine", {"num_cycles": 0.5}, 10) == {"num_cycles": 0.5}
+    assert resolve_scheduler_kwargs(wsd, None, 10) == {}
+
+
+@pytest.mark.parametrize(
+    "scheduler, kwargs, message",
+    [
+        ("cosine", {"decay_ratio": 0.2}, "decay_ratio needs lr_scheduler_type warmup_stable_decay, got 'cosine'"),
+        ("warmup_stable_decay", {"decay_ratio": 0.2, "num_decay_steps": 5}, "not both"),
+        ("warmup_stable_decay", {"decay_ratio": 0}, r"a number in \(0, 1\], got 0"),
+        ("warmup_stable_decay", {"decay_ratio": 1.5}, r"got 1.5"),
+        ("warmup_stable_decay", {"decay_ratio": True}, r"got True"),
+        ("warmup_stable_decay", {"decay_ratio": "0.2"}, r"got '0.2'"),
+    ],
+)
+def test_bad_decay_ratio_is_refused(scheduler, kwargs, message):
+    from univlm.training.config import resolve_scheduler_kwargs
+
+    with pytest.raises(ValueError, match=message):
+        resolve_scheduler_kwargs(scheduler, kwargs, 100)
+
+
+def test_bad_decay_ratio_in_a_config_names_the_file(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("lr_scheduler_type: cosine\nlr_scheduler_kwargs: {decay_ratio: 0.2}\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(config))}: lr_scheduler_kwargs: decay_ratio needs"):
+        parse_args(["--config", str(config)], prog="t")
+
+
+def test_stage1_cpu_default_holds_the_rate_then_decays():
+    _args, train = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
+    assert train.lr_scheduler_type.value == "warmup_stable_decay" and train.learning_rate == 5e-4
+    assert train.lr_scheduler_kwargs == {"num_decay_steps": 690, "decay_type": "1-sqrt"}
+    _args, long = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu_long.yaml")], prog="t")
+    assert long.lr_scheduler_kwargs == {"decay_ratio": 0.2, "decay_type": "1-sqrt"}

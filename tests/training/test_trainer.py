@@ -86,3 +86,35 @@ def test_sample_weighted_loss_is_the_mean_of_per_sample_means(trainer_parts):
     assert sample_loss.item() == pytest.approx(sum(per_sample) / 2, abs=1e-5)
     assert token_loss.item() == pytest.approx((per_sample[0] * n[0] + per_sample[1] * n[1]) / sum(n), abs=1e-5)
     model.zero_grad()
+
+
+def _lrs(parts, steps: int, **schedule) -> list[float]:
+    """The rate of each of ``steps`` steps under the trainer's scheduler with these arguments."""
+    import dataclasses
+
+    args = dataclasses.replace(parts[4], warmup_steps=0, **schedule)
+    trainer = _trainer((*parts[:4], args), None)
+    optimizer = trainer.create_optimizer()
+    scheduler = trainer.create_scheduler(steps, optimizer)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # no gradients: nothing moves, only the schedule advances
+        scheduler.step()
+    return rates
+
+
+def test_warmup_stable_decay_takes_a_decay_ratio(trainer_parts):
+    rates = _lrs(trainer_parts, 100, lr_scheduler_type="warmup_stable_decay",
+                 lr_scheduler_kwargs={"decay_ratio": 0.2, "decay_type": "linear"})  # fmt: skip
+    assert rates[:81] == pytest.approx([1e-3] * 81)  # stable until the last 20 steps
+    assert rates[90] == pytest.approx(0.5e-3) and rates[99] == pytest.approx(0.05e-3)
+
+
+def test_a_decay_longer_than_the_run_is_cut_to_the_run(trainer_parts, caplog):
+    """The CPU default's 690 decay steps on a --max_steps 40 run: a full decay from the peak, not its tail."""
+    with caplog.at_level("WARNING", logger="univlm.training.config"):
+        rates = _lrs(trainer_parts, 40, lr_scheduler_type="warmup_stable_decay",
+                     lr_scheduler_kwargs={"num_decay_steps": 690, "decay_type": "linear"})  # fmt: skip
+    assert rates[0] == pytest.approx(1e-3) and rates[20] == pytest.approx(0.5e-3)
+    assert "num_decay_steps 690 is longer than the 40 steps after warmup" in caplog.text

@@ -18,6 +18,7 @@ Design choices and their sources:
 """
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from trl import SFTConfig, TrlParser
 
 from univlm.evaluation.ground_truth import SEG_KINDS
 from univlm.tasks import TASKS
+
+logger = logging.getLogger(__name__)
 
 LOSS_WEIGHTING_CHOICES = ("token", "square", "sample")
 
@@ -293,6 +296,53 @@ def _apply_dotted(args: UniVLMArguments, rest: list[str]) -> None:
         _set_dotted(getattr(args, top), name.split(".")[1:], yaml.safe_load(raw), token)
 
 
+def resolve_scheduler_kwargs(
+    scheduler_type: Any, kwargs: dict | None, num_training_steps: int | None = None, num_warmup_steps: int = 0
+) -> dict:
+    """``lr_scheduler_kwargs`` for transformers' ``get_scheduler``, with the decay fitted to the run.
+
+    transformers' ``warmup_stable_decay`` takes its decay length in steps (``num_decay_steps``). univlm
+    also takes ``decay_ratio``, a fraction of the run's steps, and cuts a decay longer than the run
+    (after warmup) to the run, with a warning: a run shortened with ``--max_steps`` then still decays
+    from the peak rate, instead of starting deep inside a decay sized for a longer run.
+
+    Args:
+        scheduler_type: ``lr_scheduler_type`` (a name or transformers' ``SchedulerType``).
+        kwargs: ``lr_scheduler_kwargs`` as configured.
+        num_training_steps: The run's optimiser steps; None only checks ``kwargs``.
+        num_warmup_steps: The run's warmup steps.
+
+    Returns:
+        A new dict: ``kwargs`` with ``decay_ratio`` replaced by ``num_decay_steps`` (at least 1), and
+        ``num_decay_steps`` at most the steps after warmup.
+
+    Raises:
+        ValueError: If ``decay_ratio`` is given for another schedule, together with ``num_decay_steps``,
+            or is not a number in (0, 1].
+    """
+    out = dict(kwargs or {})
+    name = getattr(scheduler_type, "value", scheduler_type)
+    ratio = out.pop("decay_ratio", None)
+    if ratio is not None:
+        if name != "warmup_stable_decay":
+            raise ValueError(f"lr_scheduler_kwargs: decay_ratio needs lr_scheduler_type warmup_stable_decay, got {name!r}")
+        if "num_decay_steps" in out:
+            raise ValueError("lr_scheduler_kwargs: give decay_ratio or num_decay_steps, not both")
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            raise ValueError(f"lr_scheduler_kwargs: decay_ratio must be a number in (0, 1], got {ratio!r}")
+    if num_training_steps is None or name != "warmup_stable_decay":
+        return out
+    if ratio is not None:
+        out["num_decay_steps"] = max(1, round(ratio * num_training_steps))
+    room = max(1, num_training_steps - num_warmup_steps)
+    decay = out.get("num_decay_steps")
+    if isinstance(decay, int) and decay > room and out.get("num_stable_steps") is None:
+        logger.warning("lr_scheduler_kwargs: num_decay_steps %d is longer than the %d steps after warmup; "
+                       "decaying over those instead", decay, room)  # fmt: skip
+        out["num_decay_steps"] = room
+    return out
+
+
 def parse_args(
     argv: Sequence[str] | None = None,
     prog: str | None = None,
@@ -344,6 +394,10 @@ def parse_args(
     _apply_dotted(args, list(from_cli))
     if args.warmup_ratio is not None:
         training_args.warmup_steps = args.warmup_ratio
+    try:
+        resolve_scheduler_kwargs(training_args.lr_scheduler_type, training_args.lr_scheduler_kwargs)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
     if args.stage == 2 and training_args.ddp_find_unused_parameters is None:
         # Every expert is called on every forward (see modeling_univlm) and nothing else trains, so DDP needs
         # no unused-parameter scan. Stage 1 keeps TRL's default for VLMs (the vision tower's post-layernorm

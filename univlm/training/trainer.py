@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.optimization import get_scheduler
 from trl import SFTTrainer
 
 from univlm.fileio import atomic_write_text
 from univlm.tasks import TASK_GRANULARITY, TASKS
 from univlm.training.collator import MASK_KEYS, METADATA_KEYS
+from univlm.training.config import resolve_scheduler_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,22 @@ class UniVLMSFTTrainer(SFTTrainer):
         for group in moved.values():
             optimizer.add_param_group(group)
         return optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """transformers' scheduler; ``warmup_stable_decay`` gets its decay fitted to the run (``resolve_scheduler_kwargs``)."""
+        if self.lr_scheduler is None and getattr(self.args.lr_scheduler_type, "value", self.args.lr_scheduler_type) == "warmup_stable_decay":
+            warmup = self.args.get_warmup_steps(num_training_steps)
+            self.lr_scheduler = get_scheduler(
+                self.args.lr_scheduler_type,
+                optimizer=optimizer if optimizer is not None else self.optimizer,
+                num_warmup_steps=warmup,
+                num_training_steps=num_training_steps,
+                scheduler_specific_kwargs=resolve_scheduler_kwargs(
+                    self.args.lr_scheduler_type, self.args.lr_scheduler_kwargs, num_training_steps, warmup
+                ),
+            )
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def _capture_token_losses(self, module, args, output) -> None:
         task_index = self._pending_task_index
