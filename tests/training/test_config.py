@@ -207,6 +207,10 @@ def test_bad_decay_ratio_in_a_config_names_the_file(tmp_path):
     config.write_text("lr_scheduler_type: cosine\nlr_scheduler_kwargs: {decay_ratio: 0.2}\n")
     with pytest.raises(ValueError, match=rf"{re.escape(str(config))}: lr_scheduler_kwargs: decay_ratio needs"):
         parse_args(["--config", str(config)], prog="t")
+    # The same value given on the command line is blamed on the command line, not on the YAML.
+    with pytest.raises(ValueError, match=r"^command line: lr_scheduler_kwargs: decay_ratio must be"):
+        parse_args(["--config", str(config), "--lr_scheduler_type", "warmup_stable_decay",
+                    "--lr_scheduler_kwargs", '{"decay_ratio": 2}'], prog="t")  # fmt: skip
 
 
 def test_stage1_cpu_default_holds_the_rate_then_decays():

@@ -397,7 +397,9 @@ def parse_args(
     try:
         resolve_scheduler_kwargs(training_args.lr_scheduler_type, training_args.lr_scheduler_kwargs)
     except ValueError as err:
-        raise ValueError(f"{source}: {err}") from None
+        flags = {"--lr_scheduler_type", "--lr-scheduler-type", "--lr_scheduler_kwargs", "--lr-scheduler-kwargs"}
+        given = any(token.split("=", 1)[0] in flags for token in argv)
+        raise ValueError(f"{'command line' if given else source}: {err}") from None
     if args.stage == 2 and training_args.ddp_find_unused_parameters is None:
         # Every expert is called on every forward (see modeling_univlm) and nothing else trains, so DDP needs
         # no unused-parameter scan. Stage 1 keeps TRL's default for VLMs (the vision tower's post-layernorm
