@@ -216,6 +216,6 @@ def test_bad_decay_ratio_in_a_config_names_the_file(tmp_path):
 def test_stage1_cpu_default_holds_the_rate_then_decays():
     _args, train = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu.yaml")], prog="t")
     assert train.lr_scheduler_type.value == "warmup_stable_decay" and train.learning_rate == 5e-4
-    assert train.lr_scheduler_kwargs == {"num_decay_steps": 690, "decay_type": "1-sqrt"}
+    assert train.lr_scheduler_kwargs == {"decay_ratio": 0.2, "decay_type": "1-sqrt"}
     _args, long = parse_args(["--config", str(RECIPES / "configs" / "stage1_cpu_long.yaml")], prog="t")
     assert long.lr_scheduler_kwargs == {"decay_ratio": 0.2, "decay_type": "1-sqrt"}

@@ -107,6 +107,39 @@ def test_over_length_filter_and_encode_failures(tmp_path):
         to_hf_dataset([])
 
 
+def test_cached_encoder_processes_each_image_list_once_and_encodes_the_same(tmp_path, tiny_tokenizer_dir):
+    """Records sharing a scene share one processed pixel tensor; the encodings equal uncached ones."""
+    from unittest import mock
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from univlm.models.processing_univlm import UniVLMProcessor
+
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "b.png")
+    recs = [_record(0, "yes"), _record(1, "no"), _record(2, "maybe", images=("a.png", "b.png")),
+            _record(3, "yes", images=("b.png",)), _record(4, "no", images=("a.png", "b.png"))]  # fmt: skip
+    path = _write(tmp_path / "train.jsonl", [json.dumps(r) for r in recs])
+    kept, _ = load_training_records(path, tmp_path)
+    processor = UniVLMProcessor.from_tokenizer(AutoTokenizer.from_pretrained(tiny_tokenizer_dir), image_size=32,
+                                               patch_size=8)  # fmt: skip
+    plain = [RecordEncoder(processor)(r) for r in kept]
+    cached = RecordEncoder(processor, cache=True)
+    with mock.patch.object(processor, "process_images", wraps=processor.process_images) as spy:
+        out = [cached(r) for r in kept]
+        assert spy.call_count == 3  # (a), (a, b), (b)
+        assert cached(kept[0]) is out[0] and spy.call_count == 3
+    for a, b in zip(plain, out):
+        assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+        assert torch.equal(a["pixel_values"], b["pixel_values"]) and torch.equal(a["image_sizes"], b["image_sizes"])
+    assert out[0]["pixel_values"] is out[1]["pixel_values"]
+    assert out[2]["pixel_values"] is out[4]["pixel_values"] and out[2]["pixel_values"].shape[0] == 2
+    assert not torch.equal(out[0]["pixel_values"], out[3]["pixel_values"])
+    (tmp_path / "b.png").write_bytes(b"not a png")  # an unreadable image is still a located problem
+    with pytest.raises(BadRecordError, match=r"train.jsonl:4: images\[0\]"):
+        RecordEncoder(processor, cache=True)(kept[3])
+
+
 def test_latest_complete_checkpoint_ignores_and_removes_incomplete(tmp_path):
     for step, complete in ((2, True), (4, True), (6, False)):
         folder = tmp_path / f"checkpoint-{step}"

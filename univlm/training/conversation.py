@@ -33,6 +33,7 @@ def encode_conversation(
     images: Sequence[Any] | None = None,
     max_length: int | None = None,
     config: Any = None,
+    processed_images: tuple[Mapping[str, Any], Sequence[int]] | None = None,
 ) -> dict[str, Any]:
     """Encode one training conversation with assistant-only labels.
 
@@ -44,6 +45,9 @@ def encode_conversation(
         max_length: When set, a longer encoding raises instead of being truncated.
         config: The model config whose routing gives ``expert_id`` (pass ``model.config``); None uses
             univlm's default routing with a warning (see ``UniVLMProcessor.route_prompt``).
+        processed_images: ``processor.process_images([images])`` of these images, computed earlier
+            (a caller that meets the same images in many records processes them once); ``images``
+            is then only counted against the placeholders.
 
     Returns:
         A dict with ``input_ids`` (T,), ``attention_mask`` (T,), ``labels`` (T,) = -100 except the
@@ -73,7 +77,9 @@ def encode_conversation(
         raise ValueError(
             f"conversation has {num_placeholders} {processor.image_token} placeholders but {len(images)} images were given"
         )
-    image_inputs, tokens = processor.process_images([images])
+    image_inputs, tokens = processed_images if processed_images is not None else processor.process_images([images])
+    if len(tokens) != len(images):
+        raise ValueError(f"processed_images holds {len(tokens)} images but {len(images)} images were given")
     input_ids: list[int] = []
     labels: list[int] = []
     k = 0

@@ -94,7 +94,9 @@ class RecordEncoder:
 
     Args:
         processor: A ``UniVLMProcessor``.
-        cache: Keep encoded examples in memory by record id (for small datasets re-read every epoch).
+        cache: Keep encoded examples in memory by record id (for small datasets re-read every epoch),
+            and process each distinct image list once: the records that share a scene (its caption,
+            questions, boxes and masks) then share one pixel tensor, in time and in memory.
         config: The model config whose routing table gives each record's expert (``model.config``);
             None uses univlm's default routing, with a warning.
         root: Data root that ``targets.mask`` paths are relative to (mask-head targets only).
@@ -107,6 +109,8 @@ class RecordEncoder:
         self.processor = processor
         self.config = config
         self.cache: dict[str, dict] | None = {} if cache else None
+        # (image paths) -> processor.process_images output; a scene's image is behind ~9 records.
+        self.image_cache: dict[tuple[str, ...], tuple[dict, list[int]]] | None = {} if cache else None
         self.root = root
         self.mask_settings = getattr(config, "mask_head_settings", None) if config is not None else None
         self.mask_resolution = 0
@@ -122,17 +126,27 @@ class RecordEncoder:
         if self.cache is not None and key in self.cache:
             return self.cache[key]
         file, line = record.get("file", ""), record.get("line", 0)
-        images = []
-        for i, path in enumerate(record["images"]):
-            try:
-                images.append(load_image(path))
-            except (FileNotFoundError, ImageLoadError) as err:
-                raise BadRecordError([Problem(f"images[{i}]", "image", str(err), line, file)]) from None
+        paths = tuple(str(path) for path in record["images"])
+        processed = self.image_cache.get(paths) if self.image_cache is not None else None
+        images: list[Any] = list(paths)
+        if processed is None:
+            images = []
+            for i, path in enumerate(paths):
+                try:
+                    images.append(load_image(path))
+                except (FileNotFoundError, ImageLoadError) as err:
+                    raise BadRecordError([Problem(f"images[{i}]", "image", str(err), line, file)]) from None
         head = self._head_example(record)
         if head is not None:
             record = head[0]
         try:
-            encoded = encode_conversation(self.processor, list(record["messages"]), images, config=self.config)
+            if processed is None and images:
+                processed = self.processor.process_images([images])
+                if self.image_cache is not None:
+                    self.image_cache[paths] = processed
+            encoded = encode_conversation(
+                self.processor, list(record["messages"]), images, config=self.config, processed_images=processed
+            )
         except (ValueError, KeyError, IndexError, TypeError) as err:
             raise BadRecordError(
                 [Problem("messages", "encode", f"the processor rejected record {key}: {err}", line, file)]
