@@ -148,6 +148,20 @@ def test_encode_conversation_two_images_list_content_and_errors(processor):
     assert text_only["pixel_values"] is None and text_only["expert_id"] == 0
 
 
+def test_encode_conversation_takes_precomputed_images_and_checks_their_count(processor):
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "[SEG] changes"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "<seg>others *24</seg>"}]},
+    ]
+    pair = [_image(16, 16), _image(16, 16, 1)]
+    fresh = encode_conversation(processor, messages, pair)
+    reused = encode_conversation(processor, messages, pair, processed_images=processor.process_images([pair]))
+    assert torch.equal(fresh["input_ids"], reused["input_ids"]) and torch.equal(fresh["labels"], reused["labels"])
+    assert torch.equal(fresh["pixel_values"], reused["pixel_values"])
+    with pytest.raises(ValueError, match=r"processed_images holds 1 images but 2 images were given"):
+        encode_conversation(processor, messages, pair, processed_images=processor.process_images([pair[:1]]))
+
+
 def _two_expert_config():
     return get_preset(
         "tiny", num_experts=2, expert_names=["coarse", "fine"], default_expert="coarse",

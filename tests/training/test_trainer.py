@@ -112,7 +112,7 @@ def test_warmup_stable_decay_takes_a_decay_ratio(trainer_parts):
 
 
 def test_a_decay_longer_than_the_run_is_cut_to_the_run(trainer_parts, caplog):
-    """690 decay steps (20% of a full CPU pass) on a --max_steps 40 run: a full decay from the peak, not its tail."""
+    """A 690-step decay on a --max_steps 40 run: a full decay from the peak, not its tail."""
     with caplog.at_level("WARNING", logger="univlm.training.config"):
         rates = _lrs(trainer_parts, 40, lr_scheduler_type="warmup_stable_decay",
                      lr_scheduler_kwargs={"num_decay_steps": 690, "decay_type": "linear"})  # fmt: skip

@@ -128,9 +128,10 @@ class RecordEncoder:
         file, line = record.get("file", ""), record.get("line", 0)
         paths = tuple(str(path) for path in record["images"])
         processed = self.image_cache.get(paths) if self.image_cache is not None else None
-        images: list[Any] = list(paths)
-        if processed is None:
-            images = []
+        images: list[Any] = []
+        if processed is not None:
+            images = list(paths)  # already processed: encode_conversation only counts them
+        else:
             for i, path in enumerate(paths):
                 try:
                     images.append(load_image(path))
