@@ -1,6 +1,9 @@
-"""UniVLMSFTTrainer's own additions that need no training run: per-module learning rates."""
+"""UniVLMSFTTrainer's own additions that need no training run: per-module and per-expert learning rates."""
 
 from __future__ import annotations
+
+import copy
+import re
 
 import pytest
 import torch
@@ -35,7 +38,7 @@ def test_module_learning_rates_get_their_own_groups(trainer_parts):
 
     cfg, model = trainer_parts[0], trainer_parts[1]
     lrs = module_learning_rates(cfg)
-    assert lrs == {"model.vision_tower.": 2e-4}
+    assert lrs == {r"model\.vision_tower\.": 2e-4}
     optimizer = _trainer(trainer_parts, lrs).create_optimizer()
     by_id = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -45,6 +48,60 @@ def test_module_learning_rates_get_their_own_groups(trainer_parts):
         assert by_id[id(param)] == pytest.approx(expected), name
     # Weight-decay exemptions (biases, norms) survive the re-cut.
     assert {group["weight_decay"] for group in optimizer.param_groups} == {trainer_parts[4].weight_decay, 0.0}
+
+
+def test_expert_learning_rates_reach_only_their_expert(trainer_parts, tmp_path):
+    from univlm.models import upcycle_to_gmoe
+    from univlm.training.config import parse_args
+    from univlm.training.pipeline import module_learning_rates
+    from univlm.training.stages import freeze_for_stage2
+    from univlm.training.trainer import UniVLMSFTTrainer
+
+    cfg, train = parse_args(
+        ["--stage", "2", "--learning_rate", "1e-3", "--expert_lrs.region", "2.5e-4", "--output_dir", str(tmp_path)]
+    )
+    _cfg, model, processor, dataset, _args = trainer_parts
+    model = upcycle_to_gmoe(copy.deepcopy(model))
+    freeze_for_stage2(model)
+    lrs = module_learning_rates(cfg, model.config.expert_names)
+    optimizer = UniVLMSFTTrainer(
+        model=model, args=train, train_dataset=dataset, processing_class=processor,
+        data_collator=lambda rows: rows, module_lrs=lrs,
+    ).create_optimizer()  # fmt: skip
+    by_id = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert len(by_id) == len(trainable) and trainable
+    region = [n for n, _ in trainable if ".experts.1." in n]
+    assert len(region) == len(trainable) // 3  # one expert of three in every layer
+    for name, param in trainable:
+        assert by_id[id(param)] == pytest.approx(2.5e-4 if name in region else 1e-3), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stage", "2", "--expert_lrs", "{image: 1e-4, regoin: 1e-4}"], "unknown experts ['regoin']"),
+        (["--stage", "2", "--expert_lrs.region", "-1e-4"], "expert_lrs.region': expected a positive learning rate"),
+        (["--stage", "2", "--expert_lrs.pixel", "fast"], "expert_lrs.pixel': expected a positive learning rate"),
+        (["--stage", "2", "--expert_lrs.pixel", "nan"], "expert_lrs.pixel': expected a positive learning rate"),
+        (["--expert_lrs.region", "1e-4"], "only stage 2 has experts, got stage 1"),
+    ],
+)
+def test_bad_expert_learning_rates_are_named(argv, message):
+    from univlm.tasks import EXPERT_NAMES
+    from univlm.training.config import parse_args
+    from univlm.training.pipeline import module_learning_rates
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cfg, _train = parse_args(argv)
+        module_learning_rates(cfg, list(EXPERT_NAMES))
+
+
+def test_expert_learning_rates_accept_yaml_exponents_without_a_dot():
+    from univlm.training.config import parse_args
+
+    cfg, _train = parse_args(["--stage", "2", "--expert_lrs", "{region: 1e-4, pixel: 2}"])
+    assert cfg.expert_lrs == {"region": 1e-4, "pixel": 2.0}  # PyYAML reads "1e-4" as text
 
 
 def test_without_module_rates_the_optimizer_is_transformers_own(trainer_parts):

@@ -53,6 +53,17 @@ def _mapping(name: str, value: Any) -> dict:
     return value
 
 
+def _learning_rate(name: str, value: Any) -> float:
+    """A positive learning rate; YAML reads ``1e-4`` (no dot) as text, so numeric text is accepted."""
+    try:
+        rate = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+    except ValueError:
+        rate = None
+    if rate is None or not rate > 0 or rate == float("inf"):
+        raise ValueError(f"config field {name!r}: expected a positive learning rate, got {value!r}")
+    return rate
+
+
 def _arg(default: Any, text: str) -> Any:
     """A dataclass field with ``--help`` text; a type as ``default`` (``dict``) is a default factory."""
     if isinstance(default, type):
@@ -98,6 +109,9 @@ class UniVLMArguments:
         None, "Learning rate of the vision tower (null = learning_rate), as LLaVA-NeXT's mm_vision_tower_lr."
     )
     projector_lr: float | None = _arg(None, "Learning rate of the projector (null = learning_rate).")
+    expert_lrs: dict[str, float] | str | None = _arg(
+        dict, "Stage 2: learning rates of named experts, e.g. {region: 5e-4} (the others use learning_rate)."
+    )
     warmup_ratio: float | None = _arg(
         None, "The paper's warmup fraction; when set it becomes warmup_steps (a float < 1 is a ratio there)."
     )
@@ -133,6 +147,10 @@ class UniVLMArguments:
     def __post_init__(self) -> None:
         self.model_overrides = _mapping("model_overrides", self.model_overrides)
         self.resample = _mapping("resample", self.resample)
+        self.expert_lrs = _mapping("expert_lrs", self.expert_lrs)
+        self.expert_lrs = {str(name): _learning_rate(f"expert_lrs.{name}", rate) for name, rate in self.expert_lrs.items()}
+        if self.expert_lrs and self.stage != 2:
+            raise ValueError(f"config field 'expert_lrs': only stage 2 has experts, got stage {self.stage}")
         # Literal choices are enforced by argparse; direct construction and YAML values are checked here too.
         choices = {
             "stage": (1, 2),
@@ -277,7 +295,7 @@ def _set_dotted(target: dict, keys: list[str], value: Any, dotted: str) -> None:
 
 def _apply_dotted(args: UniVLMArguments, rest: list[str]) -> None:
     """Apply ``--FIELD.KEY[.KEY...] VALUE`` overrides of dict fields; anything else is an unknown field."""
-    dict_fields = {"model_overrides", "resample"}
+    dict_fields = {"model_overrides", "resample", "expert_lrs"}
     i = 0
     while i < len(rest):
         token = rest[i]
@@ -392,6 +410,11 @@ def parse_args(
         names = [key[2:] for key in from_file[::2]]
         raise ValueError(f"{source}: unknown config field {names[0]!r} (see --help for the fields)")
     _apply_dotted(args, list(from_cli))
+    if from_cli:
+        try:
+            args.__post_init__()  # the dotted overrides were set after the dataclass checked its fields
+        except ValueError as err:
+            raise ValueError(f"command line: {err}") from None
     if args.warmup_ratio is not None:
         training_args.warmup_steps = args.warmup_ratio
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -157,10 +158,33 @@ def quiet_progress_bars() -> None:
     huggingface_hub.utils.disable_progress_bars()
 
 
-def module_learning_rates(args: UniVLMArguments) -> dict[str, float]:
-    """Parameter-name prefixes with their own learning rate (``vision_tower_lr``, ``projector_lr``)."""
-    rates = {"model.vision_tower.": args.vision_tower_lr, "model.multi_modal_projector.": args.projector_lr}
-    return {prefix: lr for prefix, lr in rates.items() if lr is not None}
+def module_learning_rates(args: UniVLMArguments, expert_names: list[str] | None = None) -> dict[str, float]:
+    """Parameter-name patterns with their own learning rate, for ``UniVLMSFTTrainer(module_lrs=...)``.
+
+    Args:
+        args: The run's fields: ``vision_tower_lr``, ``projector_lr`` and (stage 2) ``expert_lrs``.
+        expert_names: The model's experts in id order (``config.expert_names``); needed for ``expert_lrs``.
+
+    Returns:
+        Regular expressions matched at the start of parameter names, mapped to learning rates.
+
+    Raises:
+        ValueError: If ``expert_lrs`` names an expert the model does not have.
+    """
+    rates = {
+        re.escape("model.vision_tower."): args.vision_tower_lr,
+        re.escape("model.multi_modal_projector."): args.projector_lr,
+    }
+    unknown = sorted(set(args.expert_lrs) - set(expert_names or ()))
+    if unknown:
+        raise ValueError(
+            f"config field 'expert_lrs': unknown experts {unknown}; the model's experts are {list(expert_names or ())}"
+        )
+    for index, name in enumerate(expert_names or ()):
+        if name in args.expert_lrs:
+            # Every GMoEMLP names its FFNs ``...mlp.experts.<id>.``, in each decoder layer.
+            rates[rf".*\.experts\.{index}\."] = float(args.expert_lrs[name])
+    return {pattern: lr for pattern, lr in rates.items() if lr is not None}
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float | None]:
@@ -381,7 +405,7 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
         train_dataset=dataset,
         processing_class=processor,
         callbacks=[LossHistoryCallback(), summary_cb],
-        module_lrs=module_learning_rates(args),
+        module_lrs=module_learning_rates(args, getattr(model.config, "expert_names", None)),
     )
     if training_args.disable_tqdm:
         trainer.remove_callback(PrinterCallback)  # a raw dict per log; LogLineCallback writes a readable line

@@ -88,10 +88,11 @@ class UniVLMSFTTrainer(SFTTrainer):
     Args:
         *args, **kwargs: As for ``trl.SFTTrainer``; pass the univlm collator as ``data_collator`` and the
             ``UniVLMProcessor`` as ``processing_class``.
-        module_lrs: Learning rates for parameters under given module-name prefixes (e.g.
-            ``{"model.vision_tower.": 2e-4}``), the rest using ``args.learning_rate``; the scheduler scales
-            every group alike. LLaVA-OneVision trains its vision tower at 1/5 of the LLM's rate
-            (``mm_vision_tower_lr``); a from-scratch toy tower needs it to keep its features from collapsing.
+        module_lrs: Learning rates for parameters whose names match given regular expressions at their
+            start (e.g. ``{r"model\\.vision_tower\\.": 2e-4}``; the first matching pattern wins), the rest
+            using ``args.learning_rate``; the scheduler scales every group alike. LLaVA-OneVision trains its
+            vision tower at 1/5 of the LLM's rate (``mm_vision_tower_lr``); a from-scratch toy tower needs it
+            to keep its features from collapsing.
     """
 
     def __init__(self, *args, module_lrs: dict[str, float] | None = None, **kwargs):
@@ -118,7 +119,7 @@ class UniVLMSFTTrainer(SFTTrainer):
             unwrapped.model.register_forward_hook(self._capture_backbone)
 
     def create_optimizer(self, model=None):
-        """transformers' optimizer, with the parameters under ``module_lrs`` prefixes in groups of their own."""
+        """transformers' optimizer, with the parameters matching ``module_lrs`` patterns in groups of their own."""
         fresh = self.optimizer is None
         optimizer = super().create_optimizer(model)
         if not (fresh and self._module_lrs):
@@ -131,17 +132,18 @@ class UniVLMSFTTrainer(SFTTrainer):
             keep = []
             for param in group["params"]:
                 name = names.get(id(param), "")
-                prefix = next((pre for pre in self._module_lrs if name.startswith(pre)), None)
-                if prefix is None:
+                pattern = next((pat for pat in self._module_lrs if re.match(pat, name)), None)
+                if pattern is None:
                     keep.append(param)
                     continue
                 settings = {k: v for k, v in group.items() if k != "params"}
-                target = moved.setdefault((prefix, index), {**settings, "lr": self._module_lrs[prefix], "params": []})
+                target = moved.setdefault((pattern, index), {**settings, "lr": self._module_lrs[pattern], "params": []})
                 target["params"].append(param)
             group["params"] = keep
         optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
-        for group in moved.values():
+        for (pattern, _), group in moved.items():
             optimizer.add_param_group(group)
+            logger.info("learning rate %g for %d tensors matching %s", group["lr"], len(group["params"]), pattern)
         return optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
