@@ -55,11 +55,13 @@ def _mapping(name: str, value: Any) -> dict:
 
 def _learning_rate(name: str, value: Any) -> float:
     """A positive learning rate; YAML reads ``1e-4`` (no dot) as text, so numeric text is accepted."""
-    try:
-        rate = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
-    except ValueError:
-        rate = None
-    if rate is None or not rate > 0 or rate == float("inf"):
+    rate = float("nan")
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            rate = float(value)
+        except ValueError:
+            pass  # refused below, with the field named
+    if not 0 < rate < float("inf"):
         raise ValueError(f"config field {name!r}: expected a positive learning rate, got {value!r}")
     return rate
 

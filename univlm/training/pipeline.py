@@ -175,12 +175,11 @@ def module_learning_rates(args: UniVLMArguments, expert_names: list[str] | None 
         re.escape("model.vision_tower."): args.vision_tower_lr,
         re.escape("model.multi_modal_projector."): args.projector_lr,
     }
-    unknown = sorted(set(args.expert_lrs) - set(expert_names or ()))
+    expert_names = list(expert_names or ())
+    unknown = sorted(set(args.expert_lrs) - set(expert_names))
     if unknown:
-        raise ValueError(
-            f"config field 'expert_lrs': unknown experts {unknown}; the model's experts are {list(expert_names or ())}"
-        )
-    for index, name in enumerate(expert_names or ()):
+        raise ValueError(f"config field 'expert_lrs': unknown experts {unknown}; the model's experts are {expert_names}")
+    for index, name in enumerate(expert_names):
         if name in args.expert_lrs:
             # Every GMoEMLP names its FFNs ``...mlp.experts.<id>.``, in each decoder layer.
             rates[rf".*\.experts\.{index}\."] = float(args.expert_lrs[name])
@@ -359,6 +358,8 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
     if args.resume and resume_from is None:
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", output_dir)
     model, processor, num_trainable = _build_model(args, training_args, records, resume_from)
+    # Checked here, before the baseline and the length check spend minutes, not when the trainer is built.
+    module_lrs = module_learning_rates(args, getattr(model.config, "expert_names", None))
     records = _resample(args, records, seed=training_args.seed)
     if has_curriculum(args):
         # A curriculum is an order: shuffling in the sampler would undo it (the resample is seeded).
@@ -405,7 +406,7 @@ def run(args: UniVLMArguments, training_args: UniVLMSFTConfig) -> dict[str, Any]
         train_dataset=dataset,
         processing_class=processor,
         callbacks=[LossHistoryCallback(), summary_cb],
-        module_lrs=module_learning_rates(args, getattr(model.config, "expert_names", None)),
+        module_lrs=module_lrs,
     )
     if training_args.disable_tqdm:
         trainer.remove_callback(PrinterCallback)  # a raw dict per log; LogLineCallback writes a readable line
